@@ -1,0 +1,46 @@
+# hpcml: `make demo` runs the embedded default job, `make test` the test
+# suite.  Both install what they need first (launch/install.sh, idempotent).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NP_DEMO ?= 2
+MPI_TIMEOUT ?= 600
+
+# mpirun as root, one thread per rank, no busy-waiting on shared machines.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMP_NUM_THREADS := 1
+export OMP_WAIT_POLICY := PASSIVE
+export PYTHONUNBUFFERED := 1
+MPIRUN := mpirun --oversubscribe
+PYTEST_MPI := $(PY) -m pytest tests/mpi -q -p no:cacheprovider --color=no
+
+.PHONY: install demo test lint unit mpi integration bench clean
+
+install:
+	bash launch/install.sh
+
+demo: install
+	timeout $(MPI_TIMEOUT) $(MPIRUN) -n $(NP_DEMO) $(VENV)/bin/hpcml demo
+
+test: install
+	$(MAKE) --no-print-directory lint unit mpi
+
+lint:
+	$(VENV)/bin/ruff check hpcml tests bench
+
+unit:
+	$(PY) -m pytest tests/unit
+
+# Every MPI run has a timeout: a hung rank fails the run instead of CI.
+mpi:
+	timeout $(MPI_TIMEOUT) $(MPIRUN) -n 2 $(PYTEST_MPI)
+	timeout $(MPI_TIMEOUT) $(MPIRUN) -n 4 $(PYTEST_MPI)
+
+bench: install
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo-out

@@ -1,0 +1,40 @@
+"""Shared start-up for the subcommands that run a parallel job."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hpcml.config.model import HpcmlConfig
+    from hpcml.parallel import Context
+
+
+def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Add the positional CONFIG argument (YAML or JSON)."""
+    parser.add_argument(
+        "config", nargs=None if required else "?", default=None,
+        help="configuration file (YAML or JSON); see `hpcml config docs`",
+    )
+
+
+@contextmanager
+def parallel_job(args: argparse.Namespace, config: HpcmlConfig) -> Iterator[Context]:
+    """Build the job's Context, set threads and logging, abort all ranks on error.
+
+    The one place where a subcommand's communicator is created (STYLE rule 3).
+    """
+    from hpcml.parallel import Context, abort_on_error, setup_logging
+
+    # read by numpy's BLAS and torch when they are first imported
+    os.environ.setdefault("OMP_NUM_THREADS", str(config.parallel.threads_per_rank))
+    ctx = Context.create()
+    with abort_on_error(ctx):
+        level = args.log_level or config.run.log_level
+        logdir = config.run.workdir / "logs" if config.run.log_per_rank else None
+        setup_logging(ctx, level=level, logdir=logdir)
+        yield ctx
+

@@ -1,0 +1,107 @@
+"""``hpcml``: one command whose subcommands mirror the pipeline.
+
+Each built subcommand is a module ``hpcml.cli.<name>`` with
+``add_arguments(parser)`` and ``run(args) -> int``; its heavy imports happen
+inside ``run``.  Subcommands whose capability is not built yet are listed in
+:data:`PENDING`: they accept their documented arguments, say which issue
+builds them and exit with status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from hpcml import __version__
+
+#: name -> (module under hpcml.cli, one-line help)
+BUILT = {
+    "demo": ("demo", "embedded default job on this machine (MPI smoke job for now)"),
+    "config": ("config", "validate a config / print its JSON schema or docs"),
+}
+
+#: name -> (issue that builds it, one-line help, positional arguments)
+PENDING = {
+    "run": (7, "concurrent-learning loop; re-running resumes", ["config"]),
+    "status": (7, "iteration, stage, accurate/candidate/failed %", ["workdir"]),
+    "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
+    "md": (5, "DPMD exploration alone", ["config"]),
+    "label": (6, "label a candidate file with CP2K", ["config"]),
+    "train": (4, "train a Deep Potential ensemble", ["config"]),
+    "test": (4, "energy/force RMSE of a model on labeled data", ["model", "data"]),
+    "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
+    "moments": (9, "ML moment method: train, solve, run", ["action"]),
+}
+
+EXIT_USER_ERROR = 2
+EXIT_NOT_BUILT = 3
+
+log = logging.getLogger("hpcml.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="hpcml",
+        description="MPI-parallel concurrent learning (explore -> label -> train).",
+    )
+    parser.add_argument("--version", action="version", version=f"hpcml {__version__}")
+    parser.add_argument(
+        "--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level on rank 0 (other ranks log warnings); default from config or INFO",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in BUILT.items():
+        module = importlib.import_module(f"hpcml.cli.{module_name}")
+        cmd = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    for name, (issue, help_text, positionals) in PENDING.items():
+        cmd = sub.add_parser(name, help=f"{help_text} [not built yet]")
+        for pos in positionals:
+            cmd.add_argument(pos, nargs="?")
+        cmd.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        cmd.set_defaults(_run=_not_built(name, issue, help_text))
+    return parser
+
+
+def _not_built(name: str, issue: int, help_text: str):  # noqa: ANN202
+    """Return a ``run`` for a subcommand that does not exist yet."""
+
+    def run(args: argparse.Namespace) -> int:
+        from hpcml.errors import NotBuiltError
+
+        raise NotBuiltError(
+            f"`hpcml {name}` ({help_text}) is not built yet; it is tracked in "
+            f"issue {issue}. Nothing was run."
+        )
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; return the exit status.
+
+    Exit status: 0 success, 2 bad input (config, data, missing program),
+    3 subcommand not built yet, 1 any other failure.  Under ``mpirun`` an
+    exception on one rank aborts all ranks (see
+    :func:`hpcml.parallel.abort_on_error`).
+    """
+    from hpcml.errors import NotBuiltError, UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except NotBuiltError as exc:
+        _error(str(exc))
+        return EXIT_NOT_BUILT
+    except UserError as exc:
+        _error(str(exc))
+        return EXIT_USER_ERROR
+
+
+def _error(text: str) -> None:
+    """Report a user-facing error on stderr (the CLI is the user interface)."""
+    sys.stderr.write(f"hpcml: error: {text}\n")

@@ -1,0 +1,1 @@
+"""Exploration: run MD or kinetic solves, compute indicators, select candidates."""

@@ -1,0 +1,1 @@
+"""Kinetic (Boltzmann/BGK) physics and the ML moment method; PETSc twins in petsc/."""

@@ -1,0 +1,1 @@
+"""Labeling: CP2K batches (atomistic) and reference kinetic solves."""

@@ -1,0 +1,1 @@
+"""Deep Potential physics (descriptor, fitting, MD integrators); no MPI here."""

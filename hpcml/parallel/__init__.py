@@ -1,0 +1,20 @@
+"""The only home of mpi4py, torch.distributed and Horovod in hpcml.
+
+Build one :class:`Context` in the driver (the CLI) and pass it down; nothing
+below the driver touches ``MPI.COMM_WORLD``.
+"""
+
+from hpcml.parallel.abort import abort_on_error
+from hpcml.parallel.collectives import ParallelAssertionError, parallel_assert, slab_offsets
+from hpcml.parallel.context import Context, SerialComm
+from hpcml.parallel.log import setup_logging
+
+__all__ = [
+    "Context",
+    "ParallelAssertionError",
+    "SerialComm",
+    "abort_on_error",
+    "parallel_assert",
+    "setup_logging",
+    "slab_offsets",
+]

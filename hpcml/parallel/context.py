@@ -1,0 +1,154 @@
+"""The :class:`Context`: owner of the communicator for one hpcml job.
+
+A Context is built once by the driver (``Context.create()`` in the CLI) and
+passed to everything that needs to know about ranks.  Ensembles split it into
+groups with :meth:`Context.split`.  With mpi4py absent, with
+``HPCML_NO_MPI=1``, or on one rank, the same code runs on a
+:class:`~hpcml.parallel.serial.SerialComm` or a size-1 MPI communicator.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpcml.parallel.serial import SerialComm
+
+
+def _world_comm(serial: bool) -> tuple[Any, bool]:
+    """Return ``(comm, has_mpi)`` for the whole job."""
+    if serial or os.environ.get("HPCML_NO_MPI", "") not in ("", "0"):
+        return SerialComm(), False
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return SerialComm(), False
+    return MPI.COMM_WORLD, True
+
+
+def _local_rank(comm: Any, has_mpi: bool) -> int:
+    """Rank of this process among the ranks on its node."""
+    if not has_mpi:
+        return 0
+    from mpi4py import MPI
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return node.Get_rank()
+    finally:
+        node.Free()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Communicator, rank layout and device of one process.
+
+    Attributes
+    ----------
+    comm
+        mpi4py communicator, or a :class:`SerialComm`.
+    has_mpi
+        True when ``comm`` is a real MPI communicator (also at size 1).
+    local_rank
+        Rank among the processes on the same node (selects the GPU).
+    group, n_groups
+        Index of this process's group and the number of groups, after
+        :meth:`split` (0 and 1 for the whole job).
+    parent
+        The Context this one was split from, or None.
+    """
+
+    comm: Any
+    has_mpi: bool = False
+    local_rank: int = 0
+    group: int = 0
+    n_groups: int = 1
+    parent: Context | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def create(cls, comm: Any = None, serial: bool = False) -> Context:
+        """Build the job's Context.
+
+        Parameters
+        ----------
+        comm
+            Communicator to own; default ``MPI.COMM_WORLD`` when mpi4py imports.
+        serial
+            Force a :class:`SerialComm` even when mpi4py is present.
+        """
+        if comm is None:
+            comm, has_mpi = _world_comm(serial)
+        else:
+            has_mpi = not isinstance(comm, SerialComm)
+        return cls(comm=comm, has_mpi=has_mpi, local_rank=_local_rank(comm, has_mpi))
+
+    @property
+    def rank(self) -> int:
+        """Rank of this process in ``comm``."""
+        return self.comm.Get_rank()
+
+    @property
+    def size(self) -> int:
+        """Number of processes in ``comm``."""
+        return self.comm.Get_size()
+
+    @property
+    def is_root(self) -> bool:
+        """True on rank 0 of ``comm``."""
+        return self.rank == 0
+
+    @property
+    def device(self) -> str:
+        """Torch device for this process: ``cuda:<i>`` when GPUs are visible, else ``cpu``.
+
+        Set ``HPCML_DEVICE`` to override (e.g. ``cpu`` on a GPU node).
+        """
+        forced = os.environ.get("HPCML_DEVICE")
+        if forced:
+            return forced
+        try:
+            import torch
+        except ImportError:
+            return "cpu"
+        n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return f"cuda:{self.local_rank % n_gpu}" if n_gpu else "cpu"
+
+    def split(self, n_groups: int) -> Context:
+        """Split the ranks into ``n_groups`` contiguous groups.
+
+        Rank ``r`` of ``size`` joins group ``r * n_groups // size``, so group
+        sizes differ by at most one.  Collective over ``comm``.
+
+        Parameters
+        ----------
+        n_groups
+            Number of groups, ``1 <= n_groups <= size``.
+
+        Returns
+        -------
+        Context
+            This process's group, with ``group``/``n_groups`` set and ``parent``
+            pointing back here.
+        """
+        if not 1 <= n_groups <= self.size:
+            raise ValueError(
+                f"cannot split {self.size} rank(s) into {n_groups} groups: "
+                f"n_groups must be between 1 and {self.size}; run more ranks "
+                "or assign several items to each group"
+            )
+        color = self.rank * n_groups // self.size
+        sub = self.comm.Split(color, self.rank)
+        return Context(
+            comm=sub,
+            has_mpi=self.has_mpi,
+            local_rank=self.local_rank,
+            group=color,
+            n_groups=n_groups,
+            parent=self,
+        )
+
+    def describe(self) -> str:
+        """One line naming the rank layout, for logs."""
+        kind = "MPI" if self.has_mpi else "serial (no MPI)"
+        return f"{self.size} rank(s), {kind}, device {self.device}"

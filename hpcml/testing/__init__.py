@@ -1,0 +1,1 @@
+"""Shipped test kit: MPI helpers, tolerance table, physics-invariant checks."""

@@ -1,0 +1,1 @@
+"""Training of model ensembles, serial or data-parallel."""

@@ -1,0 +1,1 @@
+"""The concurrent-learning loop: stages, journal, resume, reports."""
