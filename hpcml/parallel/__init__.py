@@ -5,7 +5,12 @@ below the driver touches ``MPI.COMM_WORLD``.
 """
 
 from hpcml.parallel.abort import abort_on_error
-from hpcml.parallel.collectives import ParallelAssertionError, parallel_assert, slab_offsets
+from hpcml.parallel.collectives import (
+    ParallelAssertionError,
+    allreduce_max,
+    parallel_assert,
+    slab_offsets,
+)
 from hpcml.parallel.context import Context, SerialComm
 from hpcml.parallel.log import setup_logging
 
@@ -14,6 +19,7 @@ __all__ = [
     "ParallelAssertionError",
     "SerialComm",
     "abort_on_error",
+    "allreduce_max",
     "parallel_assert",
     "setup_logging",
     "slab_offsets",

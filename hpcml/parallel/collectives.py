@@ -54,3 +54,11 @@ def slab_offsets(ctx: Context, n_local: int) -> tuple[int, int]:
     """
     counts = ctx.comm.allgather(int(n_local))
     return sum(counts[: ctx.rank]), sum(counts)
+
+
+def allreduce_max(ctx: Context, value: float) -> float:
+    """Largest ``value`` over the ranks (e.g. the wall time of a collective step).
+
+    Collective over ``ctx.comm``; works for MPI and serial communicators alike.
+    """
+    return max(ctx.comm.allgather(value))

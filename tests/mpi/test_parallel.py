@@ -67,3 +67,10 @@ def test_logging_root_info_others_warning(ctx):
     text = stream.getvalue()
     parallel_assert(ctx, ("info line" in text) == ctx.is_root, text)
     parallel_assert(ctx, f"[{ctx.rank}/{ctx.size}] WARNING" in text, text)
+
+
+def test_allreduce_max(ctx):
+    from hpcml.parallel import allreduce_max
+
+    got = allreduce_max(ctx, float(ctx.rank) * 1.5)
+    parallel_assert(ctx, got == 1.5 * (ctx.size - 1), f"{got}")

@@ -1,0 +1,107 @@
+"""Read a YAML or JSON config into a validated, frozen :class:`HpcmlConfig`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hpcml.config.errors import format_validation_error, key_path
+from hpcml.config.model import HpcmlConfig
+from hpcml.errors import ConfigError
+
+SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def strip_comments(value: Any) -> Any:
+    """Drop mapping keys that start with ``_`` (comments), at any depth."""
+    if isinstance(value, dict):
+        return {k: strip_comments(v) for k, v in value.items()
+                if not (isinstance(k, str) and k.startswith("_"))}
+    if isinstance(value, list):
+        return [strip_comments(v) for v in value]
+    return value
+
+
+def read_mapping(path: Path) -> dict:
+    """Parse ``path`` as YAML or JSON (by suffix) and return its top-level mapping."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unknown config suffix {path.suffix!r}; "
+                          f"use one of {', '.join(SUFFIXES)}")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    data = _parse_yaml(text, path) if kind == "yaml" else _parse_json(text, path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections "
+                          f"(run, parallel, data, ...), not a {type(data).__name__}")
+    return data
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: JSON syntax error at line {exc.lineno}, "
+                          f"column {exc.colno}: {exc.msg}") from None
+
+
+def parse_config(data: dict, source: str = "<dict>",
+                 base_dir: str | os.PathLike | None = None) -> HpcmlConfig:
+    """Validate a mapping; relative input paths are resolved against ``base_dir``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem with its key path (and a "did you mean" for
+        unknown keys).
+    """
+    context = {"base_dir": Path(base_dir) if base_dir is not None else None}
+    try:
+        config = HpcmlConfig.model_validate(strip_comments(data), context=context)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, HpcmlConfig, source)) from None
+    return normalize(config, source)
+
+
+def load_config(path: str | os.PathLike) -> HpcmlConfig:
+    """Read, validate and normalize the config file ``path`` (YAML or JSON)."""
+    path = Path(path)
+    return parse_config(read_mapping(path), source=str(path), base_dir=path.parent)
+
+
+def normalize(config: HpcmlConfig, source: str) -> HpcmlConfig:
+    """Cross-section checks; for now, that every input path exists."""
+    missing = missing_paths(config)
+    if missing:
+        lines = [f"{source}: {key}: no such file or directory: {path}" for key, path in missing]
+        raise ConfigError("\n".join(lines))
+    return config
+
+
+def missing_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
+    """``(key path, path)`` of every input path that does not exist."""
+    if config.data is None:
+        return []
+    return [(key_path(("data", "systems", i)), p)
+            for i, p in enumerate(config.data.systems) if not p.exists()]

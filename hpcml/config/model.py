@@ -1,0 +1,25 @@
+"""The top-level config: one attribute per section.
+
+A new section is one module defining a :class:`~hpcml.config.base.Section`
+and one line here.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hpcml.config.base import Section
+from hpcml.config.data import DataSection
+from hpcml.config.demo import DemoSection
+from hpcml.config.parallel import ParallelSection
+from hpcml.config.run import RunSection
+
+
+class HpcmlConfig(Section):
+    """An hpcml job configuration (YAML or JSON)."""
+
+    run: RunSection = Field(default_factory=RunSection, description="outputs, seed, logging")
+    parallel: ParallelSection = Field(
+        default_factory=ParallelSection, description="threads, device, HDF5 writer")
+    data: DataSection | None = Field(None, description="labeled systems to read")
+    demo: DemoSection = Field(default_factory=DemoSection, description="the demo job")
