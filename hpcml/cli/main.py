@@ -25,7 +25,7 @@ BUILT = {
 #: name -> (issue that builds it, one-line help, positional arguments)
 PENDING = {
     "run": (7, "concurrent-learning loop; re-running resumes", ["config"]),
-    "status": (7, "iteration, stage, accurate/candidate/failed %", ["workdir"]),
+    "status": (7, "iteration, stage, accurate/candidate/failed %%", ["workdir"]),
     "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
     "md": (5, "DPMD exploration alone", ["config"]),
     "label": (6, "label a candidate file with CP2K", ["config"]),

@@ -51,13 +51,13 @@ class SmokeReport:
         )
 
 
-def local_share(sample: Frames, rank: int, n_local: int, iteration: int) -> Frames:
-    """Frames ``rank*n_local ... (rank+1)*n_local - 1`` of ``sample``, cyclically.
+def local_share(sample: Frames, first: int, n_local: int, iteration: int) -> Frames:
+    """Frames ``first ... first + n_local - 1`` of ``sample``, taken cyclically.
 
     Metadata: ``frame_id`` is the global index, ``iteration`` the repeat and
     ``system`` 0.
     """
-    ids = np.arange(rank * n_local, (rank + 1) * n_local)
+    ids = np.arange(first, first + n_local)
     part = sample.select(ids % sample.n_frames)
     meta = {"frame_id": ids, "iteration": np.full(n_local, iteration), "system": 0 * ids}
     return Frames(type_map=part.type_map, arrays={**part.arrays, **meta})
@@ -85,7 +85,8 @@ def run_smoke_job(ctx: Context, system: Path, fmt: str, type_map: list[str] | No
     """
     sample = ctx.comm.bcast(read_any(system, fmt, type_map) if ctx.is_root else None)
     log.info("sample %s: %d frames of %d atoms", system, sample.n_frames, sample["natoms"][0])
-    shares = [local_share(sample, ctx.rank, frames_per_rank, it) for it in range(repeats)]
+    first, _ = slab_offsets(ctx, frames_per_rank)
+    shares = [local_share(sample, first, frames_per_rank, it) for it in range(repeats)]
     name = resolve_writer(ctx, writer)
     path, serial = outdir / "frames.h5", outdir / "frames_serial.h5"
     if ctx.is_root:
