@@ -77,8 +77,9 @@ pip_install() {
     fi
     write_constraints
     say "pip: installing -e .[$EXTRAS] (constraints: $(tr '\n' ' ' < "$VENV/constraints.txt"))"
+    # (the grep drops pip's notes about absent local index folders of some images)
     PIP_CONSTRAINT="$PWD/$VENV/constraints.txt" "$VENV/bin/pip" install -q \
-        --disable-pip-version-check -e ".[$EXTRAS]"
+        --disable-pip-version-check -e ".[$EXTRAS]" 2> >(grep -v "is ignored: it is neither" >&2)
     check_system_modules
     echo "$want" > "$stamp"
 }

@@ -8,6 +8,7 @@ from hpcml.parallel.abort import abort_on_error
 from hpcml.parallel.collectives import (
     ParallelAssertionError,
     allreduce_max,
+    collective_call,
     parallel_assert,
     slab_offsets,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "SerialComm",
     "abort_on_error",
     "allreduce_max",
+    "collective_call",
     "parallel_assert",
     "setup_logging",
     "slab_offsets",

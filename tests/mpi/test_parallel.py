@@ -74,3 +74,17 @@ def test_allreduce_max(ctx):
 
     got = allreduce_max(ctx, float(ctx.rank) * 1.5)
     parallel_assert(ctx, got == 1.5 * (ctx.size - 1), f"{got}")
+
+
+def test_collective_call_raises_on_every_rank(ctx):
+    from hpcml.parallel import collective_call
+
+    def step(rank):
+        if rank == ctx.size - 1:
+            raise KeyError("missing on the last rank")
+        return rank
+
+    with pytest.raises(KeyError) as info:
+        collective_call(ctx, step, ctx.rank)
+    parallel_assert(ctx, "missing on the last rank" in str(info.value), str(info.value))
+    parallel_assert(ctx, collective_call(ctx, lambda: ctx.rank * 2) == ctx.rank * 2)

@@ -14,11 +14,10 @@ from hpcml.errors import DataError
 from hpcml.io.frames import Frames
 from hpcml.io.hdf5 import layout
 from hpcml.io.hdf5._h5 import load_h5py
-from hpcml.io.hdf5._sync import collective_call
 from hpcml.io.hdf5.reader import store_info
 from hpcml.io.hdf5.writers import get_writer, resolve_writer
 from hpcml.io.keys import normalize_keys
-from hpcml.parallel import Context
+from hpcml.parallel import Context, collective_call
 
 _log = logging.getLogger(__name__)
 PathLike = str | os.PathLike

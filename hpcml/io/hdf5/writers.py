@@ -16,9 +16,8 @@ import numpy as np
 from hpcml.io.frames import Frames
 from hpcml.io.hdf5 import layout
 from hpcml.io.hdf5._h5 import has_mpio, load_h5py, require_mpio
-from hpcml.io.hdf5._sync import collective_call
 from hpcml.io.keys import unknown_name_message
-from hpcml.parallel import Context, slab_offsets
+from hpcml.parallel import Context, collective_call, slab_offsets
 
 _log = logging.getLogger(__name__)
 
