@@ -17,7 +17,6 @@ import shutil
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -25,8 +24,9 @@ from hpcml.io.deepmd import read_deepmd_npy
 from hpcml.io.frames import Frames
 from hpcml.io.store import append_frames, create_store, resolve_writer
 from hpcml.parallel import Context
+from hpcml.testing.data import water_dir
 
-WATER = Path(os.environ.get("HPCML_WATER", "/work/shared/data/water"))
+WATER = water_dir()
 
 
 def water(replicas):

@@ -1,7 +1,6 @@
 """DeePMD-kit npy systems (hpcml.io.deepmd)."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,9 @@ from hpcml.errors import DataError
 from hpcml.io.deepmd import read_deepmd_npy, write_deepmd_npy
 from hpcml.io.frames import Frames, assert_frames_equal
 from hpcml.io.synthetic import synthetic_frames
+from hpcml.testing.data import water_dir
 
-WATER = Path("/work/shared/data/water")
+WATER = water_dir()
 needs_water = pytest.mark.skipif(not WATER.exists(), reason="water data not present")
 
 
