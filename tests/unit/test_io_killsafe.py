@@ -61,7 +61,6 @@ def test_store_survives_kill_9_during_appends(tmp_path):
     path = tmp_path / "killed.h5"
     rng = random.Random(20240611)
     n, grew = 0, 0
-    start = time.monotonic()
     for _ in range(15):
         assert _kill_writer_at_random(script, path, rng) == -signal.SIGKILL
         before, n = n, _check_committed(path, n)
@@ -70,4 +69,3 @@ def test_store_survives_kill_9_during_appends(tmp_path):
     extra = synthetic_frames(range(n, n + 4), keys=KEYSET)
     assert append_frames(path, extra) == n + 4
     _check_committed(path, n + 4)
-    assert time.monotonic() - start < 30
