@@ -1,32 +1,9 @@
-"""The frame store API (re-exported from :mod:`hpcml.io.hdf5`).
+"""The frame store API (the public names of :mod:`hpcml.io.hdf5`).
 
 >>> from hpcml.io.store import create_store, append_frames, read_frames
 """
 
-from hpcml.io.hdf5 import (
-    FORMAT,
-    SCHEMA_VERSION,
-    WRITERS,
-    StoreInfo,
-    append_frames,
-    create_store,
-    read_frames,
-    register_writer,
-    resolve_writer,
-    store_info,
-    write_frames,
-)
+from hpcml.io import hdf5 as _hdf5
+from hpcml.io.hdf5 import *  # noqa: F403
 
-__all__ = [
-    "FORMAT",
-    "SCHEMA_VERSION",
-    "WRITERS",
-    "StoreInfo",
-    "append_frames",
-    "create_store",
-    "read_frames",
-    "register_writer",
-    "resolve_writer",
-    "store_info",
-    "write_frames",
-]
+__all__ = list(_hdf5.__all__)
