@@ -17,7 +17,7 @@ export PYTHONUNBUFFERED := 1
 MPIRUN := mpirun --oversubscribe
 PYTEST_MPI := $(PY) -m pytest tests/mpi -q -p no:cacheprovider --color=no
 
-.PHONY: install demo test lint unit mpi integration bench clean
+.PHONY: install demo test lint serial mpi bench clean
 
 install:
 	bash launch/install.sh
@@ -26,13 +26,14 @@ demo: install
 	timeout $(MPI_TIMEOUT) $(MPIRUN) -n $(NP_DEMO) $(VENV)/bin/hpcml demo
 
 test: install
-	$(MAKE) --no-print-directory lint unit mpi
+	$(MAKE) --no-print-directory lint serial mpi
 
 lint:
 	$(VENV)/bin/ruff check hpcml tests bench
 
-unit:
-	$(PY) -m pytest tests/unit
+# serial pytest: unit, integration (spawns its own mpirun) and gpu (skipped without CUDA)
+serial:
+	$(PY) -m pytest tests/unit tests/integration tests/gpu
 
 # Every MPI run has a timeout: a hung rank fails the run instead of CI.
 mpi:

@@ -58,3 +58,11 @@ def test_python_m_and_console_script():
         proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                               env=env, check=False)
         assert proc.returncode == 0 and proc.stdout.startswith("hpcml")
+
+
+def test_cli_reference_is_up_to_date():
+    from hpcml.cli.reference import cli_reference
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "docs" / "cli.md").read_text() == cli_reference() + "\n", \
+        "regenerate: python -m hpcml.cli.reference > docs/cli.md"
