@@ -1,0 +1,110 @@
+"""Batches of frames in the layout the model consumes: atoms sorted by type.
+
+A batch concatenates the atoms of its frames, then sorts them (stably) by
+type so that the centre atoms of each type form one contiguous block; the
+fitting and embedding nets then run once per block.  ``order`` maps back to
+the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hpcml.molecular.neighbors import NeighborList, pad_widths
+
+
+@dataclass
+class Batch:
+    """Model input for ``nf`` frames and ``n`` atoms in total.
+
+    Attributes
+    ----------
+    rij
+        (n, width, 3) Angstrom, displacement to each neighbour slot.
+    index
+        (n, width) int64 position (in sorted order) of each slot's atom;
+        ``n`` (a sink row) for empty slots.
+    widths
+        Width of each neighbour type's section.
+    blocks
+        ``(start, stop)`` of each centre type's block of atoms.
+    frame
+        (n,) int64 frame of each atom.
+    natoms
+        (nf,) int64 atoms per frame.
+    order
+        (n,) int64: input position (frames concatenated) of each sorted atom.
+    """
+
+    rij: torch.Tensor
+    index: torch.Tensor
+    widths: tuple[int, ...]
+    blocks: tuple[tuple[int, int], ...]
+    frame: torch.Tensor
+    natoms: torch.Tensor
+    order: torch.Tensor
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames ``nf``."""
+        return int(self.natoms.shape[0])
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms ``n``."""
+        return int(self.rij.shape[0])
+
+    def to_input_order(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """Reorder a per-atom tensor (n, ...) from sorted to input order."""
+        inverse = torch.empty_like(self.order)
+        inverse[self.order] = torch.arange(self.order.numel(), device=self.order.device)
+        return per_atom[inverse]
+
+    def to_sorted_order(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """Reorder a per-atom tensor (n, ...) from input to sorted order."""
+        return per_atom[self.order]
+
+
+def make_batch(nlists: Sequence[NeighborList], atypes: Sequence[np.ndarray], ntypes: int,
+               far: float, dtype: torch.dtype = torch.float64,
+               device: str | torch.device = "cpu") -> Batch:
+    """Build a :class:`Batch` from per-frame neighbour lists.
+
+    Parameters
+    ----------
+    nlists
+        Neighbour list of each frame (indices local to the frame).
+    atypes
+        (natoms_f,) type of each atom of each frame.
+    ntypes
+        Number of atom types.
+    far
+        Displacement length used for empty slots (beyond the cutoff).
+    dtype, device
+        Of the float tensors.
+    """
+    widths = tuple(int(w) for w in np.max([nl.widths for nl in nlists], axis=0))
+    natoms = np.array([a.size for a in atypes], np.int64)
+    starts = np.concatenate(([0], np.cumsum(natoms)[:-1]))
+    padded = [pad_widths(nl, widths, far) for nl in nlists]
+    rij = np.concatenate([p.rij for p in padded])
+    index = np.concatenate([np.where(p.index >= 0, p.index + s, -1)
+                            for p, s in zip(padded, starts)])
+    atype = np.concatenate(atypes)
+    order = np.argsort(atype, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    n = order.size
+    index = index[order]
+    index = np.where(index >= 0, rank[np.maximum(index, 0)], n)
+    bounds = np.searchsorted(atype[order], np.arange(ntypes + 1))
+    frame = np.repeat(np.arange(natoms.size), natoms)[order]
+    as_t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    return Batch(rij=as_t(rij[order], dtype), index=as_t(index, torch.int64), widths=widths,
+                 blocks=tuple((int(a), int(b)) for a, b in zip(bounds, bounds[1:])),
+                 frame=as_t(frame, torch.int64), natoms=as_t(natoms, torch.int64),
+                 order=as_t(order, torch.int64))
