@@ -20,6 +20,8 @@ from hpcml import __version__
 BUILT = {
     "demo": ("demo", "embedded default job on this machine (MPI smoke job for now)"),
     "config": ("config", "validate a config / print its JSON schema or docs"),
+    "train": ("train", "train a Deep Potential ensemble"),
+    "test": ("test", "energy/force RMSE of a model on labeled data"),
 }
 
 #: name -> (issue that builds it, one-line help, positional arguments)
@@ -29,8 +31,6 @@ PENDING = {
     "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
     "md": (5, "DPMD exploration alone", ["config"]),
     "label": (6, "label a candidate file with CP2K", ["config"]),
-    "train": (4, "train a Deep Potential ensemble", ["config"]),
-    "test": (4, "energy/force RMSE of a model on labeled data", ["model", "data"]),
     "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
     "moments": (9, "ML moment method: train, solve, run", ["action"]),
 }

@@ -11,8 +11,10 @@ from pydantic import Field
 from hpcml.config.base import Section
 from hpcml.config.data import DataSection
 from hpcml.config.demo import DemoSection
+from hpcml.config.model_section import ModelSection
 from hpcml.config.parallel import ParallelSection
 from hpcml.config.run import RunSection
+from hpcml.config.train import TrainSection
 
 
 class HpcmlConfig(Section):
@@ -23,3 +25,7 @@ class HpcmlConfig(Section):
         default_factory=ParallelSection, description="threads, device, HDF5 writer")
     data: DataSection | None = Field(None, description="labeled systems to read")
     demo: DemoSection = Field(default_factory=DemoSection, description="the demo job")
+    model: ModelSection = Field(default_factory=ModelSection,
+                                description="DeepPot-SE hyper-parameters")
+    train: TrainSection = Field(default_factory=TrainSection,
+                                description="ensemble training")

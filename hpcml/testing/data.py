@@ -16,3 +16,8 @@ def water_dir() -> Path:
     (where the development workspace and CI keep it).
     """
     return Path(os.environ.get("HPCML_WATER", REPO.parent / "shared" / "data" / "water"))
+
+
+def embedded_water() -> Path:
+    """The water sample shipped inside the package (20 frames of data_0)."""
+    return Path(__file__).resolve().parents[1] / "data" / "water"

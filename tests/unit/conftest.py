@@ -1,16 +1,12 @@
 """Fixtures shared by the serial unit tests."""
 
-from pathlib import Path
-
 import pytest
 
-import hpcml
 from hpcml.io import read_any
-
-EMBEDDED_WATER = Path(hpcml.__file__).parent / "data" / "water"
+from hpcml.testing.data import embedded_water
 
 
 @pytest.fixture(scope="session")
 def water_frames():
     """The embedded water sample (DeePMD-kit data, 192 atoms per frame)."""
-    return read_any(EMBEDDED_WATER)
+    return read_any(embedded_water())

@@ -1,0 +1,80 @@
+"""Train an ensemble of Deep Potential (DeepPot-SE) models.
+
+``hpcml train CONFIG`` reads the ``data``, ``model`` and ``train`` sections;
+under ``mpirun -n N`` the ranks are split among the ensemble members and each
+member trains data-parallel over its ranks.  Writes ``OUT/ensemble.pt`` (all
+members), ``OUT/member_<k>/lcurve.out`` and checkpoints; re-running the same
+command continues from the checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hpcml.cli.common import add_config_argument
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the training options (each overrides the config)."""
+    add_config_argument(parser)
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per model")
+    parser.add_argument("--models", type=int, default=None, help="ensemble members")
+    parser.add_argument("--precision", choices=["float64", "float32"], default=None)
+    parser.add_argument("--backend", choices=["mpi4py", "horovod", "torch"], default=None,
+                        help="gradient averaging across the ranks of a member")
+    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object with the results as the last line")
+
+
+def apply_overrides(config, args: argparse.Namespace):  # noqa: ANN001, ANN201
+    """Return ``config`` with the command-line overrides applied (validated again)."""
+    from hpcml.config import parse_config
+
+    data = config.model_dump(mode="json")
+    for key, value in (("steps", args.steps), ("n_models", args.models),
+                       ("backend", args.backend), ("out", args.out)):
+        if value is not None:
+            data["train"][key] = str(value) if key == "out" else value
+    if args.precision:
+        data["model"]["precision"] = args.precision
+    return parse_config(data, source="command line")
+
+
+def model_spec(config):  # noqa: ANN001, ANN201
+    """The :class:`DeepPotSpec` of a config's ``model`` and ``data.type_map``."""
+    from hpcml.molecular.spec import DeepPotSpec
+
+    m = config.model
+    if len(m.sel) != len(config.data.type_map):
+        from hpcml.errors import ConfigError
+
+        raise ConfigError(f"model.sel {m.sel} needs one entry per element of data.type_map "
+                          f"{config.data.type_map}")
+    return DeepPotSpec(type_map=tuple(config.data.type_map), rcut=m.rcut, rcut_smth=m.rcut_smth,
+                       sel=tuple(m.sel), neuron=tuple(m.neuron), axis_neuron=m.axis_neuron,
+                       fitting_neuron=tuple(m.fitting_neuron), precision=m.precision)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train the ensemble; rank 0 prints where it went."""
+    from hpcml.cli.common import parallel_job
+    from hpcml.config import load_config
+    from hpcml.errors import ConfigError
+    from hpcml.train.ensemble import train_ensemble
+
+    config = apply_overrides(load_config(args.config), args)
+    if config.data is None:
+        raise ConfigError(f"{args.config}: no `data` section; training needs data.systems "
+                          "and data.type_map")
+    with parallel_job(args, config) as ctx:
+        result = train_ensemble(ctx, model_spec(config), config.train,
+                                list(config.data.systems), config.data.format)
+        if ctx.is_root:
+            print(f"hpcml train: wrote {result['path']}")
+            if args.json:
+                print(json.dumps({"path": str(result["path"]), "metrics": result["metrics"],
+                                  "seconds_per_step": result["seconds_per_step"]}))
+    return 0

@@ -1,0 +1,109 @@
+"""Train an ensemble of K DeepPot models as one parallel job.
+
+With N ranks the job is split into ``G = min(K, N)`` groups
+(:meth:`~hpcml.parallel.Context.split`); group ``g`` trains members
+``g, g + G, ...`` one after the other, data-parallel over its ranks.  Members
+differ in their seed (initial parameters and frame order).  At the end the
+members are gathered on rank 0 and written to ``out/ensemble.pt``.
+
+Re-running the same command continues: a member whose ``checkpoint.pt``
+exists restarts from it, and a finished member is not trained again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from hpcml.molecular.committee import Committee
+from hpcml.molecular.model import DeepPot
+from hpcml.molecular.spec import DeepPotSpec
+from hpcml.train.data import load_frames, split_validation
+from hpcml.train.loss import ExpDecay, Prefactors
+from hpcml.train.trainer import Trainer, TrainOptions
+
+if TYPE_CHECKING:
+    from hpcml.config.train import TrainSection
+    from hpcml.parallel import Context
+
+_log = logging.getLogger(__name__)
+
+
+def options_from_config(cfg: TrainSection, member: int, n_workers: int) -> TrainOptions:
+    """:class:`TrainOptions` of ensemble member ``member``."""
+    from hpcml.train.distributed import scaled_lr
+
+    return TrainOptions(
+        steps=cfg.steps, batch_size=cfg.batch_size,
+        schedule=ExpDecay(cfg.start_lr, cfg.stop_lr, cfg.steps, cfg.decay_steps),
+        prefactors=Prefactors(cfg.start_pref_e, cfg.limit_pref_e, cfg.start_pref_f,
+                              cfg.limit_pref_f, cfg.start_pref_v, cfg.limit_pref_v),
+        lr_factor=scaled_lr(1.0, n_workers, cfg.lr_scaling),
+        disp_freq=cfg.disp_freq, save_freq=cfg.save_freq, seed=cfg.seed + member)
+
+
+def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
+                   systems: list[str | os.PathLike], fmt: str = "auto",
+                   out: str | os.PathLike | None = None) -> dict:
+    """Train ``cfg.n_models`` members; rank 0 writes ``out/ensemble.pt``.
+
+    Returns
+    -------
+    dict
+        On rank 0: ``path``, per-member validation ``metrics`` and
+        ``seconds_per_step``; on the other ranks an empty dict.
+    """
+    from hpcml.train.distributed import make_averager
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    out = Path(cfg.out if out is None else out)
+    data = load_frames(systems, spec, fmt)
+    train, valid = split_validation(data, cfg.validation_fraction)
+    n_groups = min(cfg.n_models, ctx.size)
+    group = ctx.split(n_groups)
+    averager = make_averager(group, cfg.backend)
+    _log.info("training %d model(s) on %d frame(s) (%d for validation), %d group(s) of "
+              "%s rank(s), backend %s", cfg.n_models, len(train), len(valid), n_groups,
+              group.size, averager.name)
+    results = {}
+    for member in range(group.group, cfg.n_models, n_groups):
+        results[member] = _train_member(member, spec, cfg, train, valid, group, averager, out)
+    averager.close()
+    gathered = ctx.comm.gather(results if group.is_root else {}, root=0)
+    if not ctx.is_root:
+        return {}
+    merged = {k: v for part in gathered for k, v in part.items()}
+    members = [DeepPot.deserialize(merged[k]["model"]) for k in range(cfg.n_models)]
+    info = {"steps": cfg.steps, "systems": [str(s) for s in systems],
+            "metrics": [merged[k]["metrics"] for k in range(cfg.n_models)]}
+    path = Committee(members, info).save(out / "ensemble.pt")
+    _log.info("wrote %s (%d member(s))", path, len(members))
+    return {"path": path, "metrics": info["metrics"],
+            "seconds_per_step": [merged[k]["seconds_per_step"] for k in range(cfg.n_models)]}
+
+
+def _train_member(member: int, spec: DeepPotSpec, cfg: TrainSection, train: list,
+                  valid: list, group: Context, averager: object, out: Path) -> dict:
+    """Train (or finish) one member on ``group``; returns its model and metrics."""
+    model = DeepPot(dataclasses.replace(spec, seed=cfg.seed + member))
+    options = options_from_config(cfg, member, group.size)
+    trainer = Trainer(model, train, valid, options, group, averager, out / f"member_{member}")
+    checkpoint = trainer.out / "checkpoint.pt"
+    if checkpoint.exists():
+        trainer.restore(checkpoint)
+    else:
+        trainer.initialize_from_data()
+    _log.info("member %d: steps %d..%d", member, trainer.step, options.steps)
+    t0, step0 = time.perf_counter(), trainer.step
+    trainer.run()
+    per_step = (time.perf_counter() - t0) / max(options.steps - step0, 1)
+    metrics = trainer.validate()
+    _log.info("member %d: validation rmse_e %.3e eV/atom, rmse_f %.4f eV/A", member,
+              metrics.get("rmse_e", float("nan")), metrics.get("rmse_f", float("nan")))
+    return {"model": model.serialize(), "metrics": metrics, "seconds_per_step": per_step}
