@@ -19,7 +19,7 @@ EXTRAS=${HPCML_EXTRAS:-test}
 VENV=${HPCML_VENV:-.venv}
 PY=/usr/bin/python3
 APT_PACKAGES="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py petsc-dev
-python3-h5py-mpi cp2k python3-venv python3-dev build-essential cmake"
+python3-h5py-mpi cp2k python3-venv python3-dev build-essential cmake python3-ase"
 
 say() { printf '[install] %s\n' "$*"; }
 

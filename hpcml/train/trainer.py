@@ -92,6 +92,7 @@ class Trainer:
         self.out = Path(out)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=options.schedule.start_lr)
         self.step = 0
+        self.step_seconds: list[float] = []     # wall time of each step of this process
         self._cache: dict[int, TrainBatch] = {}
 
     # -- data ------------------------------------------------------------------
@@ -153,7 +154,9 @@ class Trainer:
         metrics: dict[str, float] = {}
         t_start, step0 = time.perf_counter(), self.step
         while self.step < self.opt.steps:
+            t0 = time.perf_counter()
             train_metrics = self._train_step()
+            self.step_seconds.append(time.perf_counter() - t0)
             self.step += 1
             if self.step % self.opt.disp_freq == 0 or self.step == self.opt.steps:
                 metrics = self._report(lcurve, train_metrics, t_start, step0)

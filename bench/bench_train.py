@@ -1,0 +1,102 @@
+"""Training speed and accuracy of one DeepPot-SE model on the water data.
+
+    python bench/bench_train.py --steps 2000 [--precision float64] [--threads 2]
+
+Trains one model with DeePMD-kit's water hyper-parameters (inputs/water-train.yaml)
+on data_0..data_2 minus the last 10 % of each system, then reports the energy
+RMSE per atom and force RMSE on those 32 held-out frames, the median time per
+training step, and the start-up time to the first step.  Figures are printed
+against DeePMD-kit 3.2.0 on this kind of machine (../shared/DESIGN.md), and
+the step time also against a float64 GEMM calibration measured in the same
+run (the machine is shared: compare ratios, not seconds).  Prints the load
+average.  The last line is JSON.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+T_START = time.perf_counter()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hpcml.config import load_config  # noqa: E402
+from hpcml.molecular.model import DeepPot  # noqa: E402
+from hpcml.parallel import Context  # noqa: E402
+from hpcml.testing.data import REPO, water_dir  # noqa: E402
+from hpcml.train.data import load_frames, split_validation  # noqa: E402
+from hpcml.train.distributed import make_averager  # noqa: E402
+from hpcml.train.ensemble import options_from_config  # noqa: E402
+from hpcml.train.trainer import Trainer  # noqa: E402
+
+DEEPMD = {"step_s": {"float64": 0.181, "float32": 0.103}, "startup_s": 9.0,
+          2000: (4.18, 0.265), 5000: (2.88, 0.220)}
+
+
+def gemm_seconds(dtype, n=1024, repeats=5):
+    """Median time of an n x n matrix product (machine-speed calibration)."""
+    a = torch.randn(n, n, dtype=dtype)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, a)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--precision", choices=["float64", "float32"], default="float64")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="bench-train-out")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from hpcml.cli.train import model_spec
+
+    config = load_config(REPO / "inputs" / "water-train.yaml")
+    config = config.model_copy(update={"model": config.model.model_copy(
+        update={"precision": args.precision})})
+    spec = model_spec(config)
+    cfg = config.train.model_copy(update={"steps": args.steps, "disp_freq": max(args.steps // 10, 1),
+                                          "save_freq": args.steps})
+    systems = [water_dir() / f"data_{i}" for i in range(3)]
+    train, valid = split_validation(load_frames(systems, spec), cfg.validation_fraction)
+    ctx = Context.create(serial=True)
+    trainer = Trainer(DeepPot(spec), train, valid, options_from_config(cfg, 0, 1), ctx,
+                      make_averager(ctx), args.out)
+    trainer.initialize_from_data()
+    trainer.opt.steps = 1
+    trainer.run()
+    startup = time.perf_counter() - T_START
+    trainer.opt.steps = args.steps
+    trainer.run()
+    step_times = trainer.step_seconds[1:]
+    metrics = trainer.validate()
+    gemm = gemm_seconds(torch.float64)
+    step = statistics.median(step_times)
+    e_mev, f_ev = 1000 * metrics["rmse_e"], metrics["rmse_f"]
+    print(f"load average {os.getloadavg()}, {args.threads} thread(s), {args.precision}")
+    print(f"start-up to first step   {startup:8.2f} s    DeePMD-kit {DEEPMD['startup_s']} s "
+          f"(ratio {startup / DEEPMD['startup_s']:.2f})")
+    ref = DEEPMD["step_s"][args.precision]
+    print(f"training step (median)   {step:8.4f} s    DeePMD-kit {ref} s (ratio {step / ref:.2f}); "
+          f"= {step / gemm:.1f} x a 1024^3 float64 GEMM ({gemm * 1e3:.2f} ms)")
+    if args.steps in DEEPMD:
+        e_ref, f_ref = DEEPMD[args.steps]
+        print(f"after {args.steps} steps: energy {e_mev:.3f} meV/atom (DeePMD-kit {e_ref}), "
+              f"force {f_ev:.4f} eV/A (DeePMD-kit {f_ref}), {len(valid)} held-out frames")
+    else:
+        print(f"after {args.steps} steps: energy {e_mev:.3f} meV/atom, force {f_ev:.4f} eV/A")
+    print(json.dumps({"steps": args.steps, "precision": args.precision, "threads": args.threads,
+                      "step_s": step, "startup_s": startup, "gemm_s": gemm,
+                      "energy_rmse_meV_per_atom": e_mev, "force_rmse_eV_per_A": f_ev,
+                      "valid_frames": len(valid), "loadavg": os.getloadavg()[0],
+                      "p90_step_s": float(np.percentile(step_times, 90))}))
+
+
+if __name__ == "__main__":
+    main()
