@@ -1,14 +1,19 @@
 """DeepPot-SE energy model: descriptor + per-type fitting net + per-type bias.
 
 ``E = sum_i [F_{t_i}(D_i) + bias_{t_i}]``; forces ``F = -dE/dx`` and the
-virial ``W = -sum_ij r_ij (x) dE/dr_ij`` come from autograd with respect to
-the neighbour displacements ``r_ij``, scattered to the atoms.
+virial ``W = -sum_ij r_ij (x) dE/dr_ij`` come from ``dE/dr_ij``, scattered
+to the atoms.  By default ``dE/dr_ij`` is computed by the explicit
+first-derivative path of :mod:`hpcml.molecular.fast` (training then needs a
+single backward); ``model.fast = False`` (or ``HPCML_DEEPPOT_FAST=0``)
+selects autograd with respect to ``r_ij`` instead.  Both give the same
+numbers to rounding.
 
 Units: Angstrom, eV, eV/Angstrom; virial in eV.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +22,7 @@ from torch import nn
 
 from hpcml.molecular.batch import Batch, make_batch
 from hpcml.molecular.descriptor import DescrptSeA
+from hpcml.molecular.fast import energy_and_grad
 from hpcml.molecular.neighbors import build_neighbor_list
 from hpcml.molecular.nets import FittingNet
 from hpcml.molecular.spec import DeepPotSpec
@@ -44,6 +50,8 @@ class DeepPot(nn.Module):
             FittingNet(spec.dim_descrpt, spec.fitting_neuron, dtype, gen)
             for _ in range(spec.ntypes))
         self.register_buffer("bias_atom_e", torch.zeros(spec.ntypes, dtype=dtype))
+        #: explicit-derivative path (see :mod:`hpcml.molecular.fast`); False: autograd
+        self.fast = os.environ.get("HPCML_DEEPPOT_FAST", "1") != "0"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -69,18 +77,28 @@ class DeepPot(nn.Module):
         forces, virial
             Which derivatives to return.
         create_graph
-            Keep the graph of the derivatives (training on forces).
+            Keep the graph of the derivatives (training on forces).  On the
+            fast path, False gives detached outputs (no graph at all).
         """
         need_grad = forces or virial
-        rij = batch.rij.detach().requires_grad_(True) if need_grad else batch.rij
-        e_atom = self.atomic_energy(batch, rij)
-        energy = torch.zeros(batch.n_frames, dtype=e_atom.dtype, device=e_atom.device)
-        energy = energy.index_add(0, batch.frame, e_atom)
-        out = {"energy": energy, "atom_energy": e_atom}
-        if not need_grad:
-            return out
-        (g,) = torch.autograd.grad(energy.sum(), rij, create_graph=create_graph,
-                                   materialize_grads=True)
+        if need_grad and self.fast and not batch.rij.requires_grad:
+            # explicit derivatives; create_graph=False returns detached tensors
+            with torch.set_grad_enabled(create_graph):
+                e_atom, g = energy_and_grad(self, batch)
+            rij = batch.rij
+            energy = torch.zeros(batch.n_frames, dtype=e_atom.dtype, device=e_atom.device)
+            energy = energy.index_add(0, batch.frame, e_atom)
+            out = {"energy": energy, "atom_energy": e_atom}
+        else:
+            rij = batch.rij.detach().requires_grad_(True) if need_grad else batch.rij
+            e_atom = self.atomic_energy(batch, rij)
+            energy = torch.zeros(batch.n_frames, dtype=e_atom.dtype, device=e_atom.device)
+            energy = energy.index_add(0, batch.frame, e_atom)
+            out = {"energy": energy, "atom_energy": e_atom}
+            if not need_grad:
+                return out
+            (g,) = torch.autograd.grad(energy.sum(), rij, create_graph=create_graph,
+                                       materialize_grads=True)
         if forces:
             n = batch.n_atoms
             f = torch.zeros(n + 1, 3, dtype=g.dtype, device=g.device)

@@ -11,6 +11,7 @@ local + ghost atoms of one rank (issue 5).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,13 +80,66 @@ def image_shifts(cell: np.ndarray, rcut: float) -> np.ndarray:
     return shifts[order]
 
 
-def _pairs(coord: np.ndarray, cell: np.ndarray, rcut: float,
-           chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs within ``rcut``: centre index, neighbour index, displacement."""
+def _wrapped_images(coord: np.ndarray, cell: np.ndarray,
+                    rcut: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates wrapped into the cell (n, 3) and all their images (S * n, 3)."""
     frac = coord @ np.linalg.inv(cell)
     wrapped = (frac - np.floor(frac)) @ cell
     images = (image_shifts(cell, rcut) @ cell)[:, None, :] + wrapped[None]  # (S, n, 3)
-    images = images.reshape(-1, 3)
+    return wrapped, images.reshape(-1, 3)
+
+
+def _pairs(coord: np.ndarray, cell: np.ndarray, rcut: float,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs within ``rcut``: centre index, neighbour index, displacement.
+
+    Cell list: the images near the atoms are binned in boxes of side at least
+    ``rcut``, and each centre is tested against its 27 surrounding boxes, so
+    the cost grows linearly with the number of atoms.  Pairs come out in the
+    same order as :func:`_pairs_all` (by centre, then image index), so the
+    neighbour lists are identical.
+    """
+    wrapped, images = _wrapped_images(coord, cell, rcut)
+    n = coord.shape[0]
+    lo, hi = wrapped.min(axis=0) - rcut, wrapped.max(axis=0) + rcut
+    near = np.nonzero(np.all((images >= lo) & (images <= hi), axis=1))[0]
+    nbins = np.maximum(((hi - lo) // rcut).astype(np.int64), 1)
+    side = (hi - lo) / nbins
+
+    def bins(points: np.ndarray) -> np.ndarray:
+        return np.clip(((points - lo) // side).astype(np.int64), 0, nbins - 1)
+
+    def flat(b: np.ndarray) -> np.ndarray:
+        return (b[:, 0] * nbins[1] + b[:, 1]) * nbins[2] + b[:, 2]
+
+    image_bin = flat(bins(images[near]))
+    by_bin = np.argsort(image_bin, kind="stable")
+    starts = np.searchsorted(image_bin[by_bin], np.arange(int(np.prod(nbins)) + 1))
+    centre_bin = bins(wrapped)
+    centres, members = [], []
+    for offset in itertools.product((-1, 0, 1), repeat=3):
+        b = centre_bin + np.asarray(offset)
+        ok = np.nonzero(np.all((b >= 0) & (b < nbins), axis=1))[0]
+        fb = flat(b[ok])
+        first, count = starts[fb], starts[fb + 1] - starts[fb]
+        c = np.repeat(ok, count)
+        within = np.arange(c.size) - np.repeat(np.cumsum(count) - count, count)
+        centres.append(c)
+        members.append(np.repeat(first, count) + within)
+    c = np.concatenate(centres)
+    m = near[by_bin[np.concatenate(members)]]
+    d = images[m] - wrapped[c]
+    r2 = np.einsum("mk,mk->m", d, d)
+    keep = np.nonzero((r2 < rcut * rcut) & (r2 > 1e-20))[0]
+    c, m, d = c[keep], m[keep], d[keep]
+    order = np.lexsort((m, c))
+    return c[order], m[order] % n, d[order]
+
+
+def _pairs_all(coord: np.ndarray, cell: np.ndarray, rcut: float,
+               chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs within ``rcut`` by testing every image (quadratic; reference)."""
+    wrapped, images = _wrapped_images(coord, cell, rcut)
     n = coord.shape[0]
     centres, neigh, disp = [], [], []
     for lo in range(0, n, chunk):

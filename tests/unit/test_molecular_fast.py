@@ -1,0 +1,91 @@
+"""The explicit-derivative fast path of DeepPot equals the autograd path."""
+
+import numpy as np
+import pytest
+import torch
+
+from hpcml.molecular.model import DeepPot
+from hpcml.molecular.spec import DeepPotSpec
+
+SMALL = dict(rcut=4.0, rcut_smth=0.5, sel=(40, 80), neuron=(8, 16), axis_neuron=4,
+             fitting_neuron=(16, 16))
+
+
+def make_model(precision="float64", **kw):
+    model = DeepPot(DeepPotSpec(precision=precision, seed=5, **{**SMALL, **kw}))
+    model.descriptor.set_stats(torch.tensor([[0.1, 0, 0, 0], [0.2, 0, 0, 0]]),
+                               torch.tensor([[0.5, 0.3, 0.3, 0.3], [0.6, 0.2, 0.2, 0.2]]))
+    model.bias_atom_e.copy_(torch.tensor([-2.0, -1.0]))
+    return model
+
+
+@pytest.fixture(scope="module")
+def frames(water_frames):
+    """Two small periodic frames with both types, of different section widths."""
+    f = water_frames.frame(0)
+    pick = np.r_[0:8, 64:80]
+    cell = f["cell"].astype(float) * 0.5
+    cell[1, 0], cell[2, 1] = 1.3, -0.8
+    coord, atype = f["coord"][pick].astype(float), f["atype"][pick].copy()
+    assert set(atype.tolist()) == {0, 1}
+    return [coord, coord + 0.05], [cell, cell * 0.9], [atype, atype]
+
+
+def run(model, batch, fast):
+    model.fast = fast
+    out = model(batch, virial=True, create_graph=True)
+    loss = ((out["energy"] + 40.0) ** 2).sum() + 100 * (out["force"] ** 2).sum() \
+        + (out["virial"] ** 2).sum()
+    params = list(model.parameters())
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    return {k: v.detach() for k, v in out.items()}, grads
+
+
+@pytest.mark.parametrize("kw", [{}, {"neuron": (6, 6, 12)}, {"neuron": (1, 2, 4)}],
+                         ids=["double", "equal+double", "residual-first-layer"])
+def test_fast_equals_autograd_with_parameter_gradients(frames, kw):
+    model = make_model(**kw)
+    batch = model.make_batch(*frames)
+    assert batch.widths[0] < 40 and batch.widths[1] < 80      # virtual pads in play
+    ref, g_ref = run(model, batch, fast=False)
+    out, g_out = run(model, batch, fast=True)
+    for key in ("energy", "atom_energy", "force", "virial"):
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=1e-10)
+    scale = max(g.abs().max().item() for g in g_ref)
+    worst = max((a - b).abs().max().item() for a, b in zip(g_out, g_ref))
+    assert worst < 1e-11 * scale
+
+
+def test_fast_single_type_frame_and_no_grad(water_frames):
+    # only oxygen atoms: the hydrogen block is empty
+    f = water_frames.frame(0)
+    coord, atype = f["coord"][:24].astype(float), f["atype"][:24].copy()
+    assert set(atype.tolist()) == {0}
+    model = make_model()
+    batch = model.make_batch([coord], [f["cell"] * 0.5], [atype])
+    model.fast = False
+    ref = model(batch, virial=True)
+    model.fast = True
+    with torch.no_grad():
+        out = model(batch, virial=True)
+    for key in ("energy", "force", "virial"):
+        torch.testing.assert_close(out[key], ref[key].detach(), rtol=0, atol=1e-10)
+    assert not out["force"].requires_grad
+
+
+def test_fast_float32_close(frames):
+    m32, m64 = make_model("float32"), make_model("float64")
+    b32, b64 = m32.make_batch(*frames), m64.make_batch(*frames)
+    out32, out64 = m32(b32, virial=True), m64(b64, virial=True)
+    torch.testing.assert_close(out32["force"].double(), out64["force"], rtol=0, atol=1e-4)
+    m32.fast = False
+    ref32 = m32(b32, virial=True)
+    torch.testing.assert_close(out32["force"], ref32["force"], rtol=0, atol=1e-5)
+
+
+def test_fast_switch_from_environment(monkeypatch):
+    monkeypatch.setenv("HPCML_DEEPPOT_FAST", "0")
+    assert make_model().fast is False
+    monkeypatch.setenv("HPCML_DEEPPOT_FAST", "1")
+    assert make_model().fast is True
