@@ -25,7 +25,9 @@ install:
 demo: install
 	timeout $(MPI_TIMEOUT) $(MPIRUN) -n $(NP_DEMO) $(VENV)/bin/hpcml demo
 
+# Horovod is built once (2-5 min) and its wheel cached (launch/build-horovod.sh).
 test: install
+	bash launch/build-horovod.sh
 	$(MAKE) --no-print-directory lint serial mpi
 
 lint:

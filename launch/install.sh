@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXTRAS=${HPCML_EXTRAS:-test}
+# Horovod has no usable PyPI wheel: launch/build-horovod.sh builds it once torch is installed.
+PIP_EXTRAS=$(tr ',' '\n' <<< "$EXTRAS" | grep -vx horovod | paste -sd, - || true)
 VENV=${HPCML_VENV:-.venv}
 PY=/usr/bin/python3
 APT_PACKAGES="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py petsc-dev
@@ -79,7 +81,7 @@ pip_install() {
     say "pip: installing -e .[$EXTRAS] (constraints: $(tr '\n' ' ' < "$VENV/constraints.txt"))"
     # (the grep drops pip's notes about absent local index folders of some images)
     PIP_CONSTRAINT="$PWD/$VENV/constraints.txt" "$VENV/bin/pip" install -q \
-        --disable-pip-version-check -e ".[$EXTRAS]" 2> >(grep -v "is ignored: it is neither" >&2)
+        --disable-pip-version-check -e ".${PIP_EXTRAS:+[$PIP_EXTRAS]}" 2> >(grep -v "is ignored: it is neither" >&2)
     check_system_modules
     echo "$want" > "$stamp"
 }
@@ -96,6 +98,11 @@ print(f"[install] numpy {numpy.__version__} and h5py {h5py.__version__} are the 
 PYEOF
 }
 
+install_horovod() {
+    case ",$EXTRAS," in *,horovod,*) bash launch/build-horovod.sh ;; esac
+}
+
 install_apt
 make_venv
 pip_install
+install_horovod

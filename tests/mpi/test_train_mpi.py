@@ -1,6 +1,7 @@
 """Data-parallel and ensemble training on N ranks (mpirun -n 2 and -n 4)."""
 
 import numpy as np
+import pytest
 import torch
 
 from hpcml.config.train import TrainSection
@@ -10,7 +11,7 @@ from hpcml.molecular.spec import DeepPotSpec
 from hpcml.parallel import Context, parallel_assert
 from hpcml.testing.data import embedded_water
 from hpcml.train.data import load_frames, split_validation
-from hpcml.train.distributed import make_averager
+from hpcml.train.distributed import available_backends, make_averager
 from hpcml.train.ensemble import train_ensemble
 from hpcml.train.loss import ExpDecay
 from hpcml.train.trainer import Trainer, TrainOptions
@@ -19,19 +20,22 @@ SPEC = DeepPotSpec(rcut=4.0, sel=(30, 60), neuron=(8, 16), axis_neuron=4,
                    fitting_neuron=(16, 16))
 
 
-def _trained(ctx, frames, batch_size, out):
+def _trained(ctx, frames, batch_size, out, backend="mpi4py"):
     opts = TrainOptions(steps=6, batch_size=batch_size, schedule=ExpDecay(1e-3, 1e-4, 6, 2),
                         disp_freq=3, save_freq=3)
-    trainer = Trainer(DeepPot(SPEC), *frames, opts, ctx, make_averager(ctx), out)
+    averager = make_averager(ctx, backend)
+    trainer = Trainer(DeepPot(SPEC), *frames, opts, ctx, averager, out)
     trainer.initialize_from_data()
     trainer.run()
+    averager.close()
     return torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
 
 
-def test_data_parallel_equals_serial_large_batch(ctx, mpi_tmp_path):
+@pytest.mark.parametrize("backend", available_backends())
+def test_data_parallel_equals_serial_large_batch(ctx, mpi_tmp_path, backend):
     """N ranks with one frame each step == one rank with N frames per step."""
     frames = split_validation(load_frames([embedded_water()], SPEC), 0.1)
-    parallel = _trained(ctx, frames, 1, mpi_tmp_path / "par")
+    parallel = _trained(ctx, frames, 1, mpi_tmp_path / "par", backend)
     serial = _trained(Context.create(serial=True), frames, ctx.size,
                       mpi_tmp_path / f"ser{ctx.rank}")
     diff = (parallel - serial).abs().max().item()
