@@ -61,8 +61,8 @@ def main():
     config = config.model_copy(update={"model": config.model.model_copy(
         update={"precision": args.precision})})
     spec = model_spec(config)
-    cfg = config.train.model_copy(update={"steps": args.steps, "disp_freq": max(args.steps // 10, 1),
-                                          "save_freq": args.steps})
+    cfg = config.train.model_copy(update={
+        "steps": args.steps, "disp_freq": max(args.steps // 10, 1), "save_freq": args.steps})
     systems = [water_dir() / f"data_{i}" for i in range(3)]
     train, valid = split_validation(load_frames(systems, spec), cfg.validation_fraction)
     ctx = Context.create(serial=True)
