@@ -138,3 +138,29 @@ train: {{steps: 6, n_models: 2, disp_freq: 3, save_freq: 3}}
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(figures) == {"energy_rmse_per_atom_meV", "force_rmse_eV_per_A", "frames"}
     assert figures["frames"] == 20 and figures["force_rmse_eV_per_A"] > 0
+
+
+def test_batch_of_different_sizes_matches_single_frames(frames):
+    from hpcml.molecular.neighbors import build_neighbor_list
+    from hpcml.train.data import LabeledFrame, collate
+
+    big = frames[0][0]
+    atype = big.atype[60:69]                          # 4 O and 5 H in a 7 A box
+    coord = np.random.default_rng(0).uniform(0, 6, size=(9, 3))
+    nlist = build_neighbor_list(coord, np.eye(3) * 7.0, atype, SPEC.rcut, SPEC.sel)
+    small = LabeledFrame(atype=atype, nlist=nlist, energy=0.0, force=np.zeros((9, 3)),
+                         virial=None, source="small")
+    model = DeepPot(SPEC)
+    both = model(collate([big, small], SPEC, torch.float64).batch)
+    alone = [model(collate([f], SPEC, torch.float64).batch) for f in (big, small)]
+    assert torch.allclose(both["energy"], torch.cat([a["energy"] for a in alone]), atol=1e-10)
+
+
+def test_trains_from_hdf5_frame_store(tmp_path, water_frames):
+    from hpcml.io.store import write_frames
+
+    path = tmp_path / "labeled.h5"
+    write_frames(path, water_frames.select(range(6)))
+    train, valid = split_validation(load_frames([path], SPEC), 0.2)
+    assert (len(train), len(valid)) == (5, 1)
+    assert train[0].energy == float(water_frames["energy"][0])
