@@ -90,6 +90,8 @@ class Trainer:
         self.model, self.train, self.valid = model, train, valid
         self.opt, self.ctx, self.averager = options, ctx, averager
         self.out = Path(out)
+        self.device = torch.device(ctx.device)
+        model.to(self.device)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=options.schedule.start_lr)
         self.step = 0
         self.step_seconds: list[float] = []     # wall time of each step of this process
@@ -112,9 +114,9 @@ class Trainer:
         if len(indices) == 1 and frames is self.train:
             key = indices[0]
             if key not in self._cache:
-                self._cache[key] = collate([frames[key]], self.model.spec, dtype)
+                self._cache[key] = collate([frames[key]], self.model.spec, dtype, self.device)
             return self._cache[key]
-        return collate([frames[i] for i in indices], self.model.spec, dtype)
+        return collate([frames[i] for i in indices], self.model.spec, dtype, self.device)
 
     # -- set-up ----------------------------------------------------------------
     def initialize_from_data(self, n_sample: int = 20) -> None:
@@ -126,14 +128,15 @@ class Trainer:
         """
         spec = self.model.spec
         avg, std = env_stats(self.train, spec)
-        self.model.descriptor.set_stats(torch.as_tensor(avg), torch.as_tensor(std))
+        self.model.descriptor.set_stats(torch.as_tensor(avg, device=self.device),
+                                        torch.as_tensor(std, device=self.device))
         self.model.bias_atom_e.zero_()
         sample = self.train[:: max(1, len(self.train) // n_sample)][:n_sample]
-        data = collate(sample, spec, self.model.dtype)
-        net = self.model(data.batch, forces=False)["energy"].detach().numpy()
+        data = collate(sample, spec, self.model.dtype, self.device)
+        net = self.model(data.batch, forces=False)["energy"].detach().cpu().numpy()
         residual = [dataclasses.replace(f, energy=f.energy - e) for f, e in zip(sample, net)]
         bias = energy_bias(residual, spec.ntypes)
-        self.model.bias_atom_e.copy_(torch.as_tensor(bias))
+        self.model.bias_atom_e.copy_(torch.as_tensor(bias, device=self.device))
         _log.info("energy bias per type %s eV", dict(zip(spec.type_map, np.round(bias, 4))))
 
     def restore(self, path: str | os.PathLike) -> None:
@@ -192,7 +195,7 @@ class Trainer:
         frames = self.valid if frames is None else frames
         if not frames:
             return {}
-        data = collate(frames, self.model.spec, self.model.dtype)
+        data = collate(frames, self.model.spec, self.model.dtype, self.device)
         pred = self.model(data.batch, forces=True)
         _, metrics = loss_and_metrics({k: v.detach() for k, v in pred.items()}, data,
                                       (1.0, 1.0, 0.0))
