@@ -29,6 +29,13 @@ KB = 8.617333262e-5
 EV_A3_TO_BAR = 1.602176634e6
 
 ForceFn = Callable[[np.ndarray, "np.ndarray | None"], tuple[float, np.ndarray, np.ndarray]]
+#: Sum of a rank-local value over the ranks that share one system (identity on one rank).
+Reduce = Callable[[float], float]
+
+
+def _local(x: float) -> float:
+    """The identity reduction: the whole system is on this process."""
+    return x
 
 
 @dataclass(frozen=True)
@@ -69,15 +76,18 @@ class MDState:
         """Kinetic energy, eV."""
         return float(0.5 * np.sum(self.masses[:, None] * self.velocities**2) / ACC)
 
-    def temperature(self, n_constraints: int = 3) -> float:
-        """Instantaneous temperature, K (``3n - n_constraints`` degrees of freedom)."""
-        dof = 3 * len(self.masses) - n_constraints
-        return 2.0 * self.kinetic_energy / (dof * KB)
+    def temperature(self, n_constraints: int = 3, reduce: Reduce = _local) -> float:
+        """Instantaneous temperature, K (``3n - n_constraints`` degrees of freedom).
 
-    def pressure(self) -> float:
-        """Instantaneous pressure ``(2 KE + tr W) / (3 V)``, bar."""
+        ``reduce`` sums over the ranks of a domain-decomposed system.
+        """
+        dof = reduce(3 * len(self.masses)) - n_constraints
+        return 2.0 * reduce(self.kinetic_energy) / (dof * KB)
+
+    def pressure(self, reduce: Reduce = _local) -> float:
+        """Instantaneous pressure ``(2 KE + tr W) / (3 V)``, bar (``virial`` is global)."""
         volume = abs(np.linalg.det(self.cell))
-        return float((2 * self.kinetic_energy + np.trace(self.virial)) / (3 * volume)
+        return float((2 * reduce(self.kinetic_energy) + np.trace(self.virial)) / (3 * volume)
                      * EV_A3_TO_BAR)
 
 
@@ -134,14 +144,15 @@ def langevin_step(state: MDState, force_fn: ForceFn, dt: float, temperature: flo
     return replace(new, velocities=_kick(new, 0.5 * dt), step=state.step + 1)
 
 
-def _nhc_half(state: MDState, dt: float, temperature: float, tau: float) -> MDState:
+def _nhc_half(state: MDState, dt: float, temperature: float, tau: float,
+              reduce: Reduce) -> MDState:
     """Propagate the thermostat chain and scale velocities over ``dt / 2``."""
-    n_dof = 3 * len(state.masses) - 3
+    n_dof = reduce(3 * len(state.masses)) - 3
     kt = KB * temperature
     q = np.full(len(state.xi), kt * tau**2)
     q[0] *= n_dof
     xi, v_xi = state.xi.copy(), state.v_xi.copy()
-    ke2 = 2 * state.kinetic_energy
+    ke2 = 2 * reduce(state.kinetic_energy)
     h = 0.5 * dt
     m = len(xi)
 
@@ -164,31 +175,37 @@ def _nhc_half(state: MDState, dt: float, temperature: float, tau: float) -> MDSt
 
 
 def nhc_step(state: MDState, force_fn: ForceFn, dt: float, temperature: float,
-             tau: float = 100.0) -> MDState:
-    """One Nose-Hoover-chain step (chain length ``len(state.xi)``, period ``tau`` fs)."""
+             tau: float = 100.0, reduce: Reduce = _local) -> MDState:
+    """One Nose-Hoover-chain step (chain length ``len(state.xi)``, period ``tau`` fs).
+
+    ``reduce`` sums the kinetic energy and atom count over the ranks of a
+    domain-decomposed system (every rank then holds the same chain).
+    """
     if len(state.xi) == 0:
         raise ValueError("nhc_step needs a state made with init_state(..., chain >= 1)")
-    state = _nhc_half(state, dt, temperature, tau)
+    state = _nhc_half(state, dt, temperature, tau, reduce)
     state = nve_step(state, force_fn, dt)
-    return _nhc_half(state, dt, temperature, tau)
+    return _nhc_half(state, dt, temperature, tau, reduce)
 
 
-def conserved_nhc(state: MDState, temperature: float, tau: float = 100.0) -> float:
-    """The NHC extended energy (eV), conserved by :func:`nhc_step`."""
-    n_dof = 3 * len(state.masses) - 3
+def conserved_nhc(state: MDState, temperature: float, tau: float = 100.0,
+                  reduce: Reduce = _local) -> float:
+    """The NHC extended energy (eV), conserved by :func:`nhc_step` (``energy`` is global)."""
+    n_dof = reduce(3 * len(state.masses)) - 3
     kt = KB * temperature
     q = np.full(len(state.xi), kt * tau**2)
     q[0] *= n_dof
-    return float(state.energy + state.kinetic_energy + 0.5 * np.sum(q * state.v_xi**2)
+    return float(state.energy + reduce(state.kinetic_energy) + 0.5 * np.sum(q * state.v_xi**2)
                  + n_dof * kt * state.xi[0] + kt * np.sum(state.xi[1:]))
 
 
 def berendsen_barostat(state: MDState, force_fn: ForceFn, dt: float, pressure: float,
-                       tau_p: float = 1000.0, compressibility: float = 4.5e-5) -> MDState:
+                       tau_p: float = 1000.0, compressibility: float = 4.5e-5,
+                       reduce: Reduce = _local) -> MDState:
     """Scale cell and positions isotropically toward ``pressure`` bar.
 
     ``compressibility`` in 1/bar (water: 4.5e-5), ``tau_p`` in fs.  Forces are
     re-evaluated in the scaled cell.
     """
-    mu = (1.0 - compressibility * dt / tau_p * (pressure - state.pressure())) ** (1.0 / 3.0)
+    mu = (1.0 - compressibility * dt / tau_p * (pressure - state.pressure(reduce))) ** (1 / 3)
     return _evaluate(replace(state, cell=state.cell * mu), state.positions * mu, force_fn)
