@@ -133,13 +133,20 @@ def nve_step(state: MDState, force_fn: ForceFn, dt: float) -> MDState:
 
 
 def langevin_step(state: MDState, force_fn: ForceFn, dt: float, temperature: float,
-                  gamma: float, rng: np.random.Generator) -> MDState:
-    """One BAOAB Langevin step: friction ``gamma`` (1/fs) at ``temperature`` K."""
+                  gamma: float, rng: np.random.Generator | None = None,
+                  noise: np.ndarray | None = None) -> MDState:
+    """One BAOAB Langevin step: friction ``gamma`` (1/fs) at ``temperature`` K.
+
+    The standard normal ``noise`` (n, 3) is drawn from ``rng`` unless given
+    (a domain-decomposed run draws it per atom id, so any rank layout gets the
+    same trajectory).
+    """
     v = _kick(state, 0.5 * dt)
     x = state.positions + 0.5 * dt * v
     c1 = np.exp(-gamma * dt)
     sigma = np.sqrt(KB * temperature * ACC / state.masses)[:, None]
-    v = c1 * v + np.sqrt(1 - c1 * c1) * sigma * rng.normal(size=v.shape)
+    noise = rng.normal(size=v.shape) if noise is None else noise
+    v = c1 * v + np.sqrt(1 - c1 * c1) * sigma * noise
     new = _evaluate(replace(state, velocities=v), x + 0.5 * dt * v, force_fn)
     return replace(new, velocities=_kick(new, 0.5 * dt), step=state.step + 1)
 
@@ -207,5 +214,11 @@ def berendsen_barostat(state: MDState, force_fn: ForceFn, dt: float, pressure: f
     ``compressibility`` in 1/bar (water: 4.5e-5), ``tau_p`` in fs.  Forces are
     re-evaluated in the scaled cell.
     """
-    mu = (1.0 - compressibility * dt / tau_p * (pressure - state.pressure(reduce))) ** (1 / 3)
+    mu = berendsen_scale(state, dt, pressure, tau_p, compressibility, reduce)
     return _evaluate(replace(state, cell=state.cell * mu), state.positions * mu, force_fn)
+
+
+def berendsen_scale(state: MDState, dt: float, pressure: float, tau_p: float = 1000.0,
+                    compressibility: float = 4.5e-5, reduce: Reduce = _local) -> float:
+    """Isotropic length scale factor of one Berendsen coupling step of ``dt`` fs."""
+    return (1.0 - compressibility * dt / tau_p * (pressure - state.pressure(reduce))) ** (1 / 3)
