@@ -13,6 +13,7 @@ average.  The last line is JSON.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -53,6 +54,7 @@ def main():
     parser.add_argument("--precision", choices=["float64", "float32"], default="float64")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench-train-out")
+    parser.add_argument("--seed", type=int, default=1, help="model seed (frame order too)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from hpcml.cli.train import model_spec
@@ -62,10 +64,12 @@ def main():
         update={"precision": args.precision})})
     spec = model_spec(config)
     cfg = config.train.model_copy(update={
-        "steps": args.steps, "disp_freq": max(args.steps // 10, 1), "save_freq": args.steps})
+        "steps": args.steps, "disp_freq": max(args.steps // 10, 1), "save_freq": args.steps,
+        "seed": args.seed})
     systems = [water_dir() / f"data_{i}" for i in range(3)]
     train, valid = split_validation(load_frames(systems, spec), cfg.validation_fraction)
     ctx = Context.create(serial=True)
+    spec = dataclasses.replace(spec, seed=args.seed)
     trainer = Trainer(DeepPot(spec), train, valid, options_from_config(cfg, 0, 1), ctx,
                       make_averager(ctx), args.out)
     trainer.initialize_from_data()
@@ -91,7 +95,8 @@ def main():
               f"force {f_ev:.4f} eV/A (DeePMD-kit {f_ref}), {len(valid)} held-out frames")
     else:
         print(f"after {args.steps} steps: energy {e_mev:.3f} meV/atom, force {f_ev:.4f} eV/A")
-    print(json.dumps({"steps": args.steps, "precision": args.precision, "threads": args.threads,
+    print(json.dumps({"steps": args.steps, "seed": args.seed, "precision": args.precision,
+                      "threads": args.threads,
                       "step_s": step, "startup_s": startup, "gemm_s": gemm,
                       "energy_rmse_meV_per_atom": e_mev, "force_rmse_eV_per_A": f_ev,
                       "valid_frames": len(valid), "loadavg": os.getloadavg()[0],

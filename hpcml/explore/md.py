@@ -112,6 +112,7 @@ class Walker:
         self.forces = CommitteeForces(self.domain, self.committee, self.cfg.skin)
         self.forces.rebuild(local)
         self.forces.all_members = True
+        self.local = local
         state = md.init_state(local.positions, local.arrays["masses"], cell, self.forces,
                               local.arrays["velocities"])
         state = replace(state, xi=xi, v_xi=v_xi, step=step)
@@ -184,12 +185,13 @@ class Walker:
         return self._migrate(state, ids)
 
     def _migrate(self, state: md.MDState, ids: np.ndarray) -> tuple[md.MDState, np.ndarray]:
-        from hpcml.parallel.domain import LocalAtoms
-
-        local = LocalAtoms(state.positions, ids, {
+        # ``replace`` keeps the positions of the last migration, which lets the
+        # domain detect atoms that jumped further than a sub-domain
+        local = replace(self.local, positions=state.positions, ids=ids, arrays={
             "types": self.local_types, "masses": state.masses,
             "velocities": state.velocities, "forces": state.forces})
         local = self.domain.migrate(local)
+        self.local = local
         self.forces.rebuild(local)
         self.local_types = local.arrays["types"]
         return replace(state, positions=local.positions, velocities=local.arrays["velocities"],
