@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         for path in args.files:
             loaded = config.load_config(path)
-            sections = [name for name in type(loaded).model_fields if getattr(loaded, name)]
+            sections = [name for name in type(loaded).model_fields
+                        if name in loaded.model_fields_set]
             print(f"{path}: OK (sections: {', '.join(sections)})")
         return 0
     text = (json.dumps(config.json_schema(), indent=2) if args.action == "schema"

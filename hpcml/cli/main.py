@@ -22,6 +22,7 @@ BUILT = {
     "config": ("config", "validate a config / print its JSON schema or docs"),
     "train": ("train", "train a Deep Potential ensemble"),
     "test": ("test", "energy/force RMSE of a model on labeled data"),
+    "label": ("label", "label a candidate file with CP2K"),
 }
 
 #: name -> (issue that builds it, one-line help, positional arguments)
@@ -30,7 +31,6 @@ PENDING = {
     "status": (7, "iteration, stage, accurate/candidate/failed %%", ["workdir"]),
     "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
     "md": (5, "DPMD exploration alone", ["config"]),
-    "label": (6, "label a candidate file with CP2K", ["config"]),
     "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
     "moments": (9, "ML moment method: train, solve, run", ["action"]),
 }

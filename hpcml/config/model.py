@@ -11,6 +11,7 @@ from pydantic import Field
 from hpcml.config.base import Section
 from hpcml.config.data import DataSection
 from hpcml.config.demo import DemoSection
+from hpcml.config.label import LabelSection
 from hpcml.config.md import MdSection
 from hpcml.config.model_section import ModelSection
 from hpcml.config.parallel import ParallelSection
@@ -31,3 +32,4 @@ class HpcmlConfig(Section):
     train: TrainSection = Field(default_factory=TrainSection,
                                 description="ensemble training")
     md: MdSection = Field(default_factory=MdSection, description="DPMD exploration")
+    label: LabelSection = Field(default_factory=LabelSection, description="CP2K labeling")

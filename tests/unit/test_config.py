@@ -135,7 +135,8 @@ def test_json_schema_is_strict():
     sections = schema["$defs"]
     assert schema["additionalProperties"] is False
     assert all(s["additionalProperties"] is False for s in sections.values())
-    assert set(schema["properties"]) == {"run", "parallel", "data", "demo"}
+    assert set(schema["properties"]) == {"run", "parallel", "data", "demo", "model", "train",
+                                         "md", "label"}
 
 
 def test_docs_are_up_to_date():
@@ -145,7 +146,7 @@ def test_docs_are_up_to_date():
 def test_cli_check_ok_and_error(tmp_path, capsys):
     good = write(tmp_path, "demo: {repeats: 2}\n", "good.yaml")
     assert main(["config", "check", str(good)]) == 0
-    assert "good.yaml: OK (sections: run, parallel, demo)" in capsys.readouterr().out
+    assert "good.yaml: OK (sections: demo)" in capsys.readouterr().out
     bad = write(tmp_path, "parallel: {hdf5_writter: mpio}\n", "bad.yaml")
     assert main(["config", "check", str(bad)]) == 2
     assert "did you mean 'hdf5_writer'?" in capsys.readouterr().err

@@ -1,0 +1,240 @@
+"""The labeling stage: candidates in, labeled HDF5 frame store out (collective).
+
+prep (rank 0: find CP2K, validate the template and the frames; plan the
+tasks without a completion marker) -> run (tasks dealt round-robin over the
+ranks, each rank keeping ``tasks_per_rank`` CP2K processes going) -> post
+(rank 0: collect the markers, apply the failure budget, write the store
+atomically or append to it, the provenance sidecar and the exports).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hpcml.config.label import LabelSection
+from hpcml.errors import DataError
+from hpcml.io import Frames
+from hpcml.label.cp2k.input import CP2KTemplate, check_cells
+from hpcml.label.cp2k.program import CP2KProgram, find_cp2k
+from hpcml.label.profiles import load_profile
+from hpcml.label.runner import RunSettings, Structure, done_tasks, read_marker, run_tasks
+from hpcml.label.runner import task_paths as _task_paths
+from hpcml.label.templates import builtin_template_path
+from hpcml.parallel import Context, collective_call
+
+_log = logging.getLogger(__name__)
+
+LABEL_KEYS = ("energy", "force")
+
+
+class FailureBudgetError(DataError):
+    """More frames failed than ``label.ratio_failed`` allows."""
+
+
+@dataclass
+class LabelSummary:
+    """What a labeling stage did (the same on every rank)."""
+
+    out: str
+    n_candidates: int
+    n_labeled: int
+    n_failed: int
+    n_run: int
+    failures: dict[str, int]
+    method: str
+    cp2k: str
+    wall_seconds: float
+    cp2k_seconds: float
+    task_seconds: float
+
+    @property
+    def overhead(self) -> float:
+        """Runner time outside CP2K as a share of CP2K time (tasks run this job)."""
+        return (self.task_seconds - self.cp2k_seconds) / self.cp2k_seconds \
+            if self.cp2k_seconds else 0.0
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary."""
+        return {**self.__dict__, "overhead": self.overhead}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Prepared on rank 0 and broadcast: template, program, pending tasks."""
+
+    template: CP2KTemplate
+    program: CP2KProgram
+    method: str
+    pending: list[int]
+
+
+def _prepare(section: LabelSection, frames: Frames) -> Plan:
+    """Rank 0: find CP2K, load and check the template, check cells, list pending tasks."""
+    if frames.n_frames == 0:
+        raise DataError("no candidate frames to label")
+    check_cells(frames["cell"])
+    program = find_cp2k(section.cp2k)
+    template = CP2KTemplate.load(section.template or builtin_template_path(),
+                                 program.xml_spec())
+    if section.template is None:
+        template = CP2KTemplate.from_tree(template.tree, "built-in GFN1-xTB "
+                                          "(inputs/cp2k/xtb.inp)", template.xmlspec)
+    used = sorted({frames.type_map[t] for t in np.unique(frames["atype"])})
+    template.check_elements(used, program.data_dir)
+    load_profile(section.profile)
+    Path(section.workdir).mkdir(parents=True, exist_ok=True)
+    done = done_tasks(section.workdir, frames.n_frames, section.group_size)
+    pending = [i for i in range(frames.n_frames) if i not in done]
+    _log.info("label: %d candidate frame(s), %d already done, %d to run with %s (%s)",
+              frames.n_frames, len(done), len(pending), template.method, program.label)
+    return Plan(template, program, section.method or template.method, pending)
+
+
+def _structures(frames: Frames, indices: list[int]) -> list[Structure]:
+    symbols = np.array(frames.type_map)
+    out = []
+    for i in indices:
+        f = frames.frame(i)
+        out.append(Structure(i, f["cell"], f["coord"], tuple(symbols[f["atype"]].tolist())))
+    return out
+
+
+def _settings(section: LabelSection, plan: Plan) -> RunSettings:
+    return RunSettings(cp2k=plan.program.path, profile=load_profile(section.profile),
+                       ranks=section.ranks_per_task, threads=section.threads_per_task,
+                       timeout=section.timeout, retries=tuple(section.retries),
+                       virial=section.virial, scratch=section.scratch,
+                       group_size=section.group_size)
+
+
+def _collect(section: LabelSection, frames: Frames) -> tuple[list[int], dict[int, dict]]:
+    """Labeled frame indices and the results of every task, from the markers."""
+    results = {i: read_marker(_task_paths(section.workdir, i, section.group_size)[1])
+               for i in range(frames.n_frames)}
+    return [i for i, r in results.items() if r["ok"]], results
+
+
+def labeled_frames(frames: Frames, indices: list[int], results: dict[int, dict],
+                   virial: bool) -> Frames:
+    """The candidate frames at ``indices`` with energy, force (and virial) from ``results``."""
+    part = frames.select(indices)
+    arrays = {k: v for k, v in part.arrays.items() if k not in ("energy", "force", "virial")}
+    if "frame_id" not in arrays:
+        arrays["frame_id"] = np.asarray(indices, np.int64)
+    arrays["energy"] = np.array([results[i]["energy"] for i in indices], float)
+    arrays["force"] = np.concatenate([results[i]["force"] for i in indices]) if indices \
+        else np.zeros((0, 3))
+    if virial:
+        arrays["virial"] = np.array([results[i]["virial"] for i in indices]).reshape(-1, 3, 3)
+    return Frames(part.type_map, arrays)
+
+
+def _budget(section: LabelSection, results: dict[int, dict]) -> dict[str, int]:
+    """Failure reasons by count; raise FailureBudgetError when over the budget."""
+    failed = {i: r["reason"] for i, r in results.items() if not r["ok"]}
+    reasons = dict(collections.Counter(failed.values()).most_common())
+    report = Path(section.workdir) / "failed.json"
+    tmp = report.with_suffix(".tmp")
+    tmp.write_text(json.dumps({str(i): r for i, r in failed.items()}, indent=1))
+    os.replace(tmp, report)
+    ratio = len(failed) / max(1, len(results))
+    if ratio > section.ratio_failed:
+        lines = "\n".join(f"  {n} x {reason}" for reason, n in list(reasons.items())[:10])
+        raise FailureBudgetError(
+            f"label: {len(failed)} of {len(results)} frames failed ({ratio:.0%} > "
+            f"label.ratio_failed = {section.ratio_failed:.0%}); no store written. "
+            f"Reasons:\n{lines}\nPer-frame reasons: {report}. Fix the template or raise "
+            "label.ratio_failed; rerunning redoes nothing already done (delete "
+            f"{section.workdir} to start over)")
+    return reasons
+
+
+def _post(section: LabelSection, frames: Frames, plan: Plan, candidates: str) -> dict:
+    """Rank 0: budget, store, provenance, exports; return the summary fields."""
+    from hpcml.label.store import export_frames, save_labeled
+
+    indices, results = _collect(section, frames)
+    reasons = _budget(section, results)
+    labeled = labeled_frames(frames, indices, results, section.virial)
+    provenance = {"method": plan.method, "cp2k": plan.program.label,
+                  "cp2k_version": plan.program.version, "cp2k_binary": plan.program.path,
+                  "input_hash": plan.template.text_hash, "template": plan.template.source,
+                  "virial": section.virial, "candidates": candidates,
+                  "candidates_sha256": _file_hash(candidates),
+                  "frames_sha256": _frames_hash(frames),
+                  "n_candidates": frames.n_frames, "n_labeled": len(indices),
+                  "n_failed": frames.n_frames - len(indices), "failures": reasons,
+                  "retries": list(section.retries)}
+    save_labeled(section.out, labeled, provenance, append=section.append)
+    export_frames(labeled, section.export_deepmd, section.export_extxyz)
+    return {"n_labeled": len(indices), "failures": reasons}
+
+
+def _frames_hash(frames: Frames) -> str:
+    """SHA-256 of the candidate structures (type_map, cells, coordinates, types)."""
+    digest = hashlib.sha256(json.dumps(frames.type_map).encode())
+    for key in ("natoms", "cell", "coord", "atype"):
+        digest.update(np.ascontiguousarray(frames[key]).tobytes())
+    return digest.hexdigest()
+
+
+def _file_hash(path: str) -> str:
+    """SHA-256 of a candidate file (of the file names and sizes for a directory)."""
+    p = Path(path)
+    digest = hashlib.sha256()
+    if p.is_file():
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    elif p.is_dir():
+        for child in sorted(p.rglob("*")):
+            if child.is_file():
+                digest.update(child.read_bytes())
+    else:
+        digest.update(str(path).encode())
+    return digest.hexdigest()
+
+
+def label_frames(ctx: Context, section: LabelSection, frames: Frames,
+                 candidates: str = "<memory>") -> LabelSummary:
+    """Label ``frames`` with CP2K and write ``section.out`` (collective over ``ctx``).
+
+    Every rank passes the same ``frames``.  Tasks without a completion
+    marker are dealt round-robin over the ranks; rank 0 then writes the store.
+
+    Raises
+    ------
+    FailureBudgetError
+        When more than ``section.ratio_failed`` of the frames failed.
+    UserError
+        For a missing CP2K, a bad template, elements without parameters,
+        frames without a cell.
+    """
+    start = time.perf_counter()
+    plan = collective_call(ctx, _prepare if ctx.is_root else lambda *_: None, section, frames)
+    plan = ctx.comm.bcast(plan, root=0)
+    mine = plan.pending[ctx.rank::ctx.size]
+    stats = collective_call(ctx, run_tasks, plan.template, _structures(frames, mine),
+                            _settings(section, plan), Path(section.workdir),
+                            section.tasks_per_rank)
+    stats = [s for part in ctx.comm.allgather(stats) for s in part]
+    post = collective_call(ctx, _post if ctx.is_root else lambda *_: None, section, frames,
+                           plan, candidates)
+    post = ctx.comm.bcast(post, root=0)
+    n_labeled = post["n_labeled"]
+    return LabelSummary(
+        out=str(section.out), n_candidates=frames.n_frames, n_labeled=n_labeled,
+        n_failed=frames.n_frames - n_labeled, n_run=len(stats), failures=post["failures"],
+        method=plan.method, cp2k=plan.program.label,
+        wall_seconds=time.perf_counter() - start,
+        cp2k_seconds=sum(s["cp2k_seconds"] for s in stats),
+        task_seconds=sum(s["task_seconds"] for s in stats))
