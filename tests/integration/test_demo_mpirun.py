@@ -44,6 +44,12 @@ def test_bad_config_fails_on_all_ranks_with_named_key(tmp_path):
 
 
 def test_pending_subcommand_under_mpirun(tmp_path):
-    proc = mpirun(2, "train", "x.yaml", cwd=tmp_path)
+    proc = mpirun(2, "run", "x.yaml", cwd=tmp_path)
     assert proc.returncode == 3
-    assert "issue 4" in proc.stderr
+    assert "issue 7" in proc.stderr
+
+
+def test_missing_config_is_a_user_error_under_mpirun(tmp_path):
+    proc = mpirun(2, "train", "x.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "x.yaml: config file not found" in proc.stderr
