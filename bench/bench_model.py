@@ -13,7 +13,11 @@ replicated 2x2x2.  Figures:
 - inference (energy + forces, ``torch.no_grad``), microseconds per atom per
   step, model call alone and with the neighbour list + batch built;
 - start-up to the end of the first training step (model, neighbour list,
-  one step).
+  one step);
+- with ``--compile``: the same start-up with ``HPCML_DEEPPOT_COMPILE=1`` in a
+  fresh process, with an empty and then a warm inductor cache
+  (``TORCHINDUCTOR_CACHE_DIR``), and the training step and inference with the
+  compiled embedding kernels against the eager ones (taking turns).
 
 Each figure is the median of ``--repeats`` calls after two warm-up calls; the
 fast path (``model.fast = True``) and the autograd path take turns call by
@@ -25,6 +29,9 @@ same run.  The machine is shared: the load average is printed.  No thresholds.
 import argparse
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -92,6 +99,49 @@ def infer_fn(model, coord, cell, atype, with_nlist):
     return call
 
 
+def startup_seconds(env):
+    """Seconds from a fresh interpreter to the end of the first training step."""
+    code = ("import time; t0 = time.perf_counter()\n"
+            "import sys; sys.path.insert(0, 'bench')\n"
+            "import torch; torch.set_num_threads(int(sys.argv[1]))\n"
+            "from bench_model import make_model, train_step_fn\n"
+            "from hpcml.io import read_any\n"
+            "from hpcml.testing.data import embedded_water\n"
+            "frame = read_any(embedded_water()).frame(0)\n"
+            "train_step_fn(make_model('float64'), frame)(True)\n"
+            "print(time.perf_counter() - t0)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code, str(torch.get_num_threads())],
+                         cwd=root, env={**os.environ, **env}, capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def compile_figures(frame, repeats):
+    """Start-up with torch.compile (cold and warm cache); compiled vs eager kernels."""
+    from hpcml.molecular import fast
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"HPCML_DEEPPOT_COMPILE": "1", "TORCHINDUCTOR_CACHE_DIR": cache}
+        cold = startup_seconds(env)
+        warm = startup_seconds(env)
+    plain = startup_seconds({"HPCML_DEEPPOT_COMPILE": "0"})
+    print(f"start-up to first training step, float64: eager {plain:.2f} s, compiled "
+          f"{cold:.2f} s (empty cache), {warm:.2f} s (warm cache) (DeePMD-kit 9 s)")
+    model = make_model("float64")
+    model.fast = True
+    coord, cell, atype = frame["coord"], frame["cell"], frame["atype"]
+    for what, fn in (("training step", train_step_fn(model, frame)),
+                     ("inference 192 atoms", infer_fn(model, coord, cell, atype, False))):
+        def call(compiled, fn=fn):
+            fast.set_compile(compiled)
+            fn(True)
+        on, off = interleaved(call, repeats)
+        print(f"{what + ', float64, compiled kernels':44s} compiled {on * 1e3:8.1f} ms  "
+              f"eager {off * 1e3:8.1f} ms  compiled/eager {on / off:5.2f}")
+    fast.set_compile(False)
+
+
 def line(name, fast, slow, deepmd, unit, scale):
     print(f"{name:44s} fast {fast * scale:9.1f} {unit}  autograd {slow * scale:9.1f} {unit}  "
           f"fast/autograd {fast / slow:5.2f}  fast/DeePMD-kit {fast * scale / deepmd:5.2f} "
@@ -102,6 +152,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("train", "infer"), default=None,
+                        help="run only the training or only the inference figures")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure torch.compile of the embedding kernels")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     frames = read_any(embedded_water())
@@ -116,7 +170,7 @@ def main(argv=None):
     print(f"start-up to first training step (fast path, float64): "
           f"{time.perf_counter() - t0:.2f} s (DeePMD-kit 9 s)")
 
-    for precision in ("float64", "float32"):
+    for precision in ("float64", "float32") if args.only != "infer" else ():
         step = train_step_fn(make_model(precision), frame)
         fast, slow = interleaved(step, args.repeats)
         line(f"training step, 192 atoms, {precision}", fast, slow,
@@ -125,7 +179,7 @@ def main(argv=None):
     coord, cell, atype = frame["coord"], frame["cell"], frame["atype"]
     shifts = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)])
     big = (np.concatenate([coord + s @ cell for s in shifts]), 2 * cell, np.tile(atype, 8))
-    for precision in ("float64", "float32"):
+    for precision in ("float64", "float32") if args.only != "train" else ():
         model = make_model(precision)
         for natoms, system in ((192, (coord, cell, atype)), (1536, big)):
             for with_nlist in (False, True):
@@ -133,6 +187,8 @@ def main(argv=None):
                 what = "model + neighbour list" if with_nlist else "model"
                 line(f"inference {natoms} atoms {precision}, {what}", fast / natoms,
                      slow / natoms, DEEPMD[natoms][precision], "us/atom", 1e6)
+    if args.compile:
+        compile_figures(frame, args.repeats)
     print("load average at end", os.getloadavg())
 
 

@@ -9,7 +9,7 @@ the input order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ class Batch:
         (nf,) int64 atoms per frame.
     order
         (n,) int64: input position (frames concatenated) of each sorted atom.
+    cache
+        Derived data that depends on the batch alone (e.g. the distinct
+        neighbour distances of :mod:`hpcml.molecular.fast`), filled lazily.
     """
 
     rij: torch.Tensor
@@ -47,6 +50,7 @@ class Batch:
     frame: torch.Tensor
     natoms: torch.Tensor
     order: torch.Tensor
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_frames(self) -> int:

@@ -17,16 +17,36 @@ written out as an ordinary forward computation instead:
 The result is a plain forward graph in the parameters: training needs one
 backward pass.  Inputs ``r_ij`` are data here (no gradient flows to them);
 the model falls back to the autograd path when they require a gradient.
+
+Speed (float64 CPU, where time goes to memory passes over (rows, 25-100)
+tensors and to thin matrix products):
+
+* the embedding nets run once per *distinct* ``s`` of a (centre type,
+  neighbour type) section (:func:`distinct_s`, cached on the batch): all
+  empty slots share ``s = 0`` and a same-type pair ``ij`` has the same
+  ``s`` as ``ji``, so about 35 % fewer rows for water; results are gathered
+  back to the slots (:class:`_Gather`, ``index_add`` backward);
+* the embedding kernels run feature-major, (width, N), and form ``tanh``
+  from ``sigmoid`` (see :func:`_embed_forward`);
+* batched products keep the embedding width as their contiguous dimension
+  (``T^T = R~^T G`` rather than ``G^T R~``);
+* ``HPCML_DEEPPOT_COMPILE=1`` (or :func:`set_compile`) runs the embedding
+  kernels through ``torch.compile``; off by default (small gain against a
+  compile time of tens of seconds with an empty inductor cache).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from hpcml.molecular.nets import FittingNet
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hpcml.molecular.batch import Batch
@@ -70,145 +90,222 @@ def env_backward(g_env: torch.Tensor, aux: Aux) -> torch.Tensor:
     return unit * radial + s_over_r * gv
 
 
+# The embedding kernels work feature-major: activations are (width, N) with
+# the N rows contiguous.  MKL's float64 products of these shapes run about
+# twice as fast as the row-major (N, width) ones (tall, 25-100 wide).
+
 def _add_res(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``t`` plus the residual of ``x``: ``x`` (same width) or ``[x, x]`` (double)."""
-    if x.shape[-1] == t.shape[-1]:
+    """``t`` plus the residual of ``x``: ``x`` (same width) or ``[x; x]`` (double)."""
+    if x.shape[0] == t.shape[0]:
         return t + x
-    if 2 * x.shape[-1] == t.shape[-1]:
-        n, h = x.shape
-        return torch.add(t.view(n, 2, h), x.unsqueeze(1)).view(n, 2 * h)
+    if 2 * x.shape[0] == t.shape[0]:
+        h, n = x.shape
+        return torch.add(t.view(2, h, n), x).view(2 * h, n)
     return t
 
 
 def _addcmul_res(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a * b`` plus the residual of ``x`` (see :func:`_add_res`)."""
-    if x.shape[-1] == a.shape[-1]:
+    if x.shape[0] == a.shape[0]:
         return torch.addcmul(x, a, b)
-    if 2 * x.shape[-1] == a.shape[-1]:
-        n, h = x.shape
-        return torch.addcmul(x.unsqueeze(1), a.view(n, 2, h), b.view(n, 2, h)).view(n, 2 * h)
+    if 2 * x.shape[0] == a.shape[0]:
+        h, n = x.shape
+        return torch.addcmul(x, a.view(2, h, n), b.view(2, h, n)).view(2 * h, n)
     return a * b
 
 
 def _addmm_res(g: torch.Tensor, g_z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``g_z W^T`` plus the adjoint of the residual applied to ``g``."""
+    """``W g_z`` plus the adjoint of the residual applied to ``g``."""
     width_in = w.shape[0]
-    if g.shape[-1] == width_in:
-        return torch.addmm(g, g_z, w.t())
-    if g.shape[-1] == 2 * width_in:
-        return torch.addmm(g.view(g.shape[0], 2, width_in).sum(1), g_z, w.t())
-    return torch.mm(g_z, w.t())
+    if g.shape[0] == width_in:
+        return torch.addmm(g, w, g_z)
+    if g.shape[0] == 2 * width_in:
+        return torch.addmm(g.view(2, width_in, g.shape[1]).sum(0), w, g_z)
+    return torch.mm(w, g_z)
 
 
 def _embed_forward(s: torch.Tensor, weights: Sequence[torch.Tensor],
                    biases: Sequence[torch.Tensor], train: bool,
                    ) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """Embedding net and its tangent at ``s`` (N, 1): ``(G, dG/ds, saved)``."""
+    """Embedding net and its tangent at ``s`` (1, N): ``(G^T, dG^T/ds, saved)`` (M, N).
+
+    ``tanh(z) = 2 p - 1`` with ``p = sigmoid(2 z)`` (PyTorch's float64
+    ``sigmoid`` is several times faster than its ``tanh`` on CPU; the two
+    differ by a few ulp of 1), and ``1 - tanh^2 = 4 q`` with
+    ``q = p - p^2`` (one pass).  The factor 4 is carried by the tangent
+    ``dz4 = 4 dz`` (exact: a power of two).  Saved per layer for the
+    backward: ``(x, dx, q, tanh * dz4)``.
+    """
     saved = []
     x = dx = None
     for k, (w, b) in enumerate(zip(weights, biases)):
+        wt = w.t()                                                       # (H, K)
         if k == 0:
             if w.shape[0] != 1:
                 raise ValueError("the embedding net's input is the scalar s")
-            z = torch.addcmul(b, s, w)
-            dz = w.expand_as(z)
+            z2 = torch.addcmul(b.unsqueeze(1) * 2.0, wt * 2.0, s)
+            dz4 = (wt * 4.0).expand(w.shape[1], s.shape[1])
             x, dx = s, torch.ones_like(s)
         else:
-            z = torch.addmm(b, x, w)
-            dz = torch.mm(dx, w)
-        t = z.tanh_()
-        deriv = torch.addcmul(torch.ones((), dtype=t.dtype), t, t, value=-1.0)
+            z2 = torch.addmm(b.unsqueeze(1), wt, x, beta=2.0, alpha=2.0)
+            dz4 = torch.mm(wt * 4.0, dx)
+        p = z2.sigmoid_()
+        q = torch.addcmul(p, p, p, value=-1.0)                           # (1 - t^2) / 4
+        t = p.mul_(2.0).sub_(1.0)
         y = _add_res(t, x)
-        dy = _addcmul_res(dx, deriv, dz)
+        dy = _addcmul_res(dx, q, dz4)
         if train:
-            saved.append((x, dx, deriv, t * dz))
+            saved.append((x, dx, q, t * dz4 if y is t else t.mul_(dz4)))
         x, dx = y, dy
     return x, dx, saved
 
 
-class _EmbedTangent(torch.autograd.Function):
-    """Rows ``R~`` (n, w, 4) -> ``(G^T R~ (n, M, 4), G, dG/ds~)`` of one net.
+def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Tensor,
+                    g_dy: torch.Tensor) -> tuple[list, list]:
+    """Gradients of the weights and biases from those of ``G^T`` and ``dG^T/ds`` (M, N).
 
-    ``G`` and ``dG/ds~`` are (n, w, M): the embedding net at ``s~ = R~[..., 0]``
-    and its derivative.  Gradients flow to the weights and biases only (the
-    rows are data).  The backward pass is hand-written: it reuses the saved
-    ``1 - tanh^2`` and folds the gradient of ``G^T R~`` into the one of ``G``
-    with one ``baddbmm``.
+    With ``deriv = 1 - t^2 = 4 q`` and ``tdz4 = 4 t dz`` as saved by
+    :func:`_embed_forward`: ``g_dz = g_dy deriv`` and
+    ``g_z = (g_y - 2 t dz g_dy) deriv``; both are formed without the
+    factor 4, which is applied to the small results (and to ``W``).
+    """
+    n_layers = len(weights)
+    gw, gb = [None] * n_layers, [None] * n_layers
+    for k in range(n_layers - 1, -1, -1):
+        x, dx, q, tdz4 = layers[k]
+        wk = weights[k]
+        g_dz = g_dy * q                                                  # g_dz / 4
+        g_z = torch.addcmul(g_y, tdz4, g_dy, value=-0.5).mul_(q)         # g_z / 4
+        gb[k] = g_z.sum(1).mul_(4.0)
+        if k == 0:
+            gw[k] = (torch.mm(x, g_z.t()) + g_dz.sum(1)).mul_(4.0).view_as(wk)
+            break
+        gw[k] = torch.mm(x, g_z.t()).addmm_(dx, g_dz.t()).mul_(4.0)
+        w4 = wk * 4.0
+        g_y = _addmm_res(g_y, g_z, w4)
+        g_dy = _addmm_res(g_dy, g_dz, w4)
+    return gw, gb
+
+
+#: the embedding kernels in use: eager, or compiled by :func:`set_compile`
+_KERNELS = {"forward": _embed_forward, "backward": _embed_backward}
+_COMPILED: dict = {}
+
+
+def set_compile(flag: bool | None = None) -> bool:
+    """Use ``torch.compile`` (inductor) for the embedding-net kernels.
+
+    ``flag=None`` reads ``HPCML_DEEPPOT_COMPILE`` (``1`` on, default off).
+    Compilation happens at the first call; if it fails the eager kernels
+    are restored and the error is logged.  Returns the setting.
+    """
+    if flag is None:
+        flag = os.environ.get("HPCML_DEEPPOT_COMPILE", "0") == "1"
+    if flag:
+        if not _COMPILED:
+            _COMPILED["forward"] = torch.compile(_embed_forward, dynamic=True)
+            _COMPILED["backward"] = torch.compile(_embed_backward, dynamic=True)
+        _KERNELS.update(_COMPILED)
+    else:
+        _KERNELS.update(forward=_embed_forward, backward=_embed_backward)
+    return flag
+
+
+def _kernel(name: str, *args: Any) -> Any:
+    """Run embedding kernel ``name``; a failing compiled kernel falls back to eager."""
+    fn = _KERNELS[name]
+    if fn is _COMPILED.get(name):
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly
+            log.warning("torch.compile of the DeepPot embedding kernels failed (%s: %s); "
+                        "using eager kernels", type(exc).__name__, exc)
+            set_compile(False)
+            fn = _KERNELS[name]
+    return fn(*args)
+
+
+class _EmbedTangent(torch.autograd.Function):
+    """``s~`` (N, 1) -> ``(G, dG/ds~)``, each (N, M), of one embedding net.
+
+    Gradients flow to the weights and biases only (``s~`` is data).  The
+    backward pass is hand-written (:func:`_embed_backward`): it reuses the
+    saved ``(1 - tanh^2) / 4`` and ``4 tanh dz`` and avoids ``torch.cat``.
+    The kernels work on (width, N) tensors; inputs and outputs are
+    transposed here.
     """
 
     @staticmethod
-    def forward(ctx: Any, rows: torch.Tensor, n_layers: int,
-                *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(ctx: Any, s: torch.Tensor, n_layers: int,
+                *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weights, biases = params[:n_layers], params[n_layers:]
         train = any(ctx.needs_input_grad[2:])
-        n, w = rows.shape[:2]
-        s = rows[..., 0].reshape(n * w, 1)
-        g, dg, saved = _embed_forward(s, weights, biases, train)
-        g, dg = g.view(n, w, -1), dg.view(n, w, -1)
-        t_part = torch.bmm(g.transpose(1, 2), rows)
+        g, dg, saved = _kernel("forward", s.reshape(1, -1), list(weights), list(biases), train)
         if train:
-            ctx.n_layers = n_layers
             ctx.layers = saved
-            ctx.save_for_backward(rows, *weights)
-        return t_part, g, dg
+            ctx.save_for_backward(*weights)
+        return g.t().contiguous(), dg.t().contiguous()
 
     @staticmethod
-    def backward(ctx: Any, g_tpart: Opt, g_g: Opt, g_dg: Opt) -> tuple[Opt, ...]:
-        rows, *weights = ctx.saved_tensors
-        n_layers = ctx.n_layers
-        n, w = rows.shape[:2]
-        m = weights[-1].shape[1]
-        if g_g is None:
-            g_g = rows.new_zeros(n, w, m)
-        if g_tpart is not None:
-            g_g = torch.baddbmm(g_g, rows, g_tpart.transpose(1, 2))
-        g_y = g_g.reshape(n * w, m)
-        g_dy = (g_dg if g_dg is not None else rows.new_zeros(n, w, m)).reshape(n * w, m)
-        gw, gb = [None] * n_layers, [None] * n_layers
-        for k in range(n_layers - 1, -1, -1):
-            x, dx, deriv, tdz = ctx.layers[k]
-            wk = weights[k]
-            g_dz = g_dy * deriv
-            g_z = torch.addcmul(g_y, tdz, g_dy, value=-2.0).mul_(deriv)
-            gb[k] = g_z.sum(0)
-            if k == 0:
-                gw[k] = (torch.mm(x.t(), g_z) + g_dz.sum(0)).view_as(wk)
-                break
-            gw[k] = torch.mm(x.t(), g_z).addmm_(dx.t(), g_dz)
-            g_y = _addmm_res(g_y, g_z, wk)
-            g_dy = _addmm_res(g_dy, g_dz, wk)
+    def backward(ctx: Any, g_y: Opt, g_dy: Opt) -> tuple[Opt, ...]:
+        weights = ctx.saved_tensors
+        x0 = ctx.layers[0][0]
+        shape = (weights[-1].shape[1], x0.shape[1])
+        g_y = x0.new_zeros(shape) if g_y is None else g_y.t().contiguous()
+        g_dy = x0.new_zeros(shape) if g_dy is None else g_dy.t().contiguous()
+        gw, gb = _kernel("backward", list(weights), ctx.layers, g_y, g_dy)
         ctx.layers = None
         return (None, None, *gw, *gb)
+
+
+class _Gather(torch.autograd.Function):
+    """Rows ``src[index]`` (index any shape) with a summing ``index_add`` backward."""
+
+    @staticmethod
+    def forward(ctx: Any, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.n = src.shape[0]
+        return torch.nn.functional.embedding(index, src)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Opt, ...]:
+        (index,) = ctx.saved_tensors
+        m = grad.shape[-1]
+        out = grad.new_zeros(ctx.n, m)
+        return out.index_add_(0, index.reshape(-1), grad.reshape(-1, m)), None
 
 
 class _Contract(torch.autograd.Function):
     """``dE/dR`` of one section: ``(G gT + e0 ((dG gT) . R~)) / std``.
 
-    Inputs ``G, dG`` (n, w, M), rows ``R~`` (n, w, 4) (data), ``gT`` (n, M, 4)
-    and ``inv_std`` (4,) (data); output (n, w, 4).
+    Inputs ``G, dG`` (n, w, M), rows ``R~`` (n, w, 4) (data), ``gT``
+    transposed, ``gT^T`` (n, 4, M) contiguous, and ``inv_std`` (4,) (data);
+    output (n, w, 4).  Every batched product keeps ``M`` as the contiguous
+    dimension (several times faster than products with 4 output columns).
     """
 
     @staticmethod
     def forward(ctx: Any, g: torch.Tensor, dg: torch.Tensor, rows: torch.Tensor,
-                g_t: torch.Tensor, inv_std: torch.Tensor) -> torch.Tensor:
+                g_tt: torch.Tensor, inv_std: torch.Tensor) -> torch.Tensor:
+        g_t = g_tt.transpose(1, 2)
         a = torch.bmm(g, g_t)
         b = torch.bmm(dg, g_t)
         a[..., 0] += (b * rows).sum(-1)
-        ctx.save_for_backward(g, dg, rows, g_t, inv_std)
-        return a * inv_std
+        ctx.save_for_backward(g, dg, rows, g_tt, inv_std)
+        return a.mul_(inv_std)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Opt, ...]:
-        g, dg, rows, g_t, inv_std = ctx.saved_tensors
+        g, dg, rows, g_tt, inv_std = ctx.saved_tensors
         q = grad * inv_std                                   # d/d a
         q0r = q[..., :1] * rows                              # d/d b
-        g_t_t = g_t.transpose(1, 2)
-        g_g = torch.bmm(q, g_t_t) if ctx.needs_input_grad[0] else None
-        g_dg = torch.bmm(q0r, g_t_t) if ctx.needs_input_grad[1] else None
-        g_gt = None
+        g_g = torch.bmm(q, g_tt) if ctx.needs_input_grad[0] else None
+        g_dg = torch.bmm(q0r, g_tt) if ctx.needs_input_grad[1] else None
+        g_gtt = None
         if ctx.needs_input_grad[3]:
-            g_gt = torch.bmm(g.transpose(1, 2), q).add_(torch.bmm(dg.transpose(1, 2), q0r))
-        return g_g, g_dg, None, g_gt, None
+            g_gtt = torch.bmm(q.transpose(1, 2).contiguous(), g).add_(
+                torch.bmm(q0r.transpose(1, 2).contiguous(), dg))
+        return g_g, g_dg, None, g_gtt, None
 
 
 def fitting_with_grad(net: FittingNet, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,11 +332,39 @@ def fitting_with_grad(net: FittingNet, d: torch.Tensor) -> tuple[torch.Tensor, t
     return e, g
 
 
+def distinct_s(batch: Batch, s: torch.Tensor) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Distinct values of ``s`` (n, width) per (centre type, neighbour type) section.
+
+    Returns ``out[ti][tj] = (values (N_u, 1), inverse (n_t, w))``.  Equal
+    ``s`` give equal embeddings, so the nets run once per distinct value:
+    all empty slots of a section share ``s = 0``, and a same-type pair
+    ``ij`` has the same ``s`` as ``ji``.  Cached on the batch (``s`` depends
+    on the batch and the cutoffs only).
+    """
+    key = ("distinct_s", s.shape, s.dtype, batch.rij.data_ptr(), batch.rij._version)
+    hit = batch.cache.get(key)
+    if hit is not None:
+        return hit
+    out = []
+    for a, b in batch.blocks:
+        row, col = [], 0
+        for w in batch.widths:
+            sec = s[a:b, col:col + w]
+            u, inv = torch.unique(sec, sorted=True, return_inverse=True)
+            row.append((u.unsqueeze(-1), inv))
+            col += w
+        out.append(row)
+    batch.cache.clear()
+    batch.cache[key] = out
+    return out
+
+
 def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Atomic energies (n,) in sorted order and ``dE/dr_ij`` (n, width, 3)."""
     desc = model.descriptor
     spec = desc.spec
     env, aux = env_with_derivative(batch.rij, spec.rcut_smth, spec.rcut)
+    uniq = distinct_s(batch, aux[1].squeeze(-1).detach())
     e_parts, g_parts = [], []
     axis, nnei = spec.axis_neuron, spec.nnei
     for ti, (a, b) in enumerate(batch.blocks):
@@ -247,20 +372,25 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
             continue
         avg, std = desc.avg[ti], desc.std[ti]
         envn = (env[a:b] - avg) / std
-        t_mat = desc._virtual_pads(ti, batch.widths)
+        t_tr = desc._virtual_pads(ti, batch.widths)
+        if t_tr.dim():
+            t_tr = t_tr.t()                                              # (4, M)
         sections, col = [], 0
         for tj, w in enumerate(batch.widths):
             if w:
                 net = desc.nets[ti][tj]
                 rows = envn[:, col:col + w].contiguous()
-                t_part, g, dg = _EmbedTangent.apply(rows, len(net.weight), *net.weight,
-                                                    *net.bias)
-                t_mat = t_mat + t_part
+                s_u, inv = uniq[ti][tj]
+                g_u, dg_u = _EmbedTangent.apply((s_u - avg[0]) / std[0], len(net.weight),
+                                                *net.weight, *net.bias)
+                g, dg = _Gather.apply(g_u, inv), _Gather.apply(dg_u, inv)
+                rows_t = rows.transpose(1, 2).contiguous()
+                t_tr = t_tr + torch.bmm(rows_t, g)                       # T^T (n_t, 4, M)
                 sections.append((w, rows, g, dg))
             else:
                 sections.append((0, None, None, None))
             col += w
-        t_mat = (t_mat / nnei).expand(b - a, -1, -1)
+        t_mat = (t_tr / nnei).expand(b - a, -1, -1).transpose(1, 2)      # (n_t, M, 4)
         t_axis = t_mat[:, :axis]
         d = torch.matmul(t_mat, t_axis.transpose(1, 2))
         e, g_d = fitting_with_grad(model.fitting[ti], d.reshape(b - a, spec.dim_descrpt))
@@ -269,9 +399,13 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
         g_t = torch.matmul(g_d, t_axis)                                  # (n_t, M, 4)
         g_t = torch.cat([g_t[:, :axis] + torch.matmul(g_d.transpose(1, 2), t_mat),
                          g_t[:, axis:]], dim=1) / nnei
+        g_tt = g_t.transpose(1, 2).contiguous()                         # (n_t, 4, M)
         inv_std = 1.0 / std
         g_env = torch.cat([
-            _Contract.apply(g, dg, rows, g_t, inv_std) if w
+            _Contract.apply(g, dg, rows, g_tt, inv_std) if w
             else env.new_zeros(b - a, 0, 4) for w, rows, g, dg in sections], dim=1)
         g_parts.append(env_backward(g_env, tuple(x[a:b] for x in aux)))
     return torch.cat(e_parts), torch.cat(g_parts)
+
+
+set_compile()

@@ -89,3 +89,73 @@ def test_fast_switch_from_environment(monkeypatch):
     assert make_model().fast is False
     monkeypatch.setenv("HPCML_DEEPPOT_FAST", "1")
     assert make_model().fast is True
+
+
+def test_distinct_s_cached_and_invalidated(frames):
+    """Embeddings run once per distinct s; the cache follows in-place changes of rij."""
+    from hpcml.molecular import fast
+
+    model = make_model()
+    batch = model.make_batch(*frames)
+    s = fast.env_with_derivative(batch.rij, model.spec.rcut_smth, model.spec.rcut)[1][1]
+    uniq = fast.distinct_s(batch, s.squeeze(-1))
+    assert fast.distinct_s(batch, s.squeeze(-1)) is uniq                 # cached
+    n_rows = sum(inv.numel() for row in uniq for _, inv in row)
+    n_distinct = sum(u.shape[0] for row in uniq for u, _ in row)
+    assert n_distinct < 0.75 * n_rows       # empty slots and ij/ji pairs share rows
+    for (a, b), row in zip(batch.blocks, uniq):
+        col = 0
+        for w, (u, inv) in zip(batch.widths, row):
+            assert torch.equal(u[inv, 0], s[a:b, col:col + w, 0])
+            col += w
+    with torch.no_grad():
+        batch.rij.mul_(1.01)                                             # in place
+    ref, g_ref = run(model, batch, fast=False)
+    out, g_out = run(model, batch, fast=True)
+    for key in ("energy", "force", "virial"):
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=1e-10)
+
+
+def test_compile_failure_falls_back_to_eager(frames, monkeypatch, caplog):
+    from hpcml.molecular import fast
+
+    def broken(*args):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(fast, "_COMPILED", {"forward": broken, "backward": broken})
+    monkeypatch.setattr(fast, "_KERNELS", {"forward": broken, "backward": broken})
+    model = make_model()
+    batch = model.make_batch(*frames)
+    ref, g_ref = run(model, batch, fast=False)
+    with caplog.at_level("WARNING", logger="hpcml.molecular.fast"):
+        out, g_out = run(model, batch, fast=True)
+    assert "torch.compile" in caplog.text
+    assert fast._KERNELS["forward"] is fast._embed_forward
+    torch.testing.assert_close(out["force"], ref["force"], rtol=0, atol=1e-10)
+
+
+def test_compile_switch_from_environment(monkeypatch):
+    from hpcml.molecular import fast
+
+    monkeypatch.setenv("HPCML_DEEPPOT_COMPILE", "0")
+    assert fast.set_compile() is False
+    assert fast._KERNELS["forward"] is fast._embed_forward
+
+
+@pytest.mark.slow
+def test_compiled_kernels_equal_autograd(frames):
+    """torch.compile (inductor) of the embedding kernels: same numbers (slow: compiles)."""
+    from hpcml.molecular import fast
+
+    try:
+        fast.set_compile(True)
+        model = make_model()
+        batch = model.make_batch(*frames)
+        ref, g_ref = run(model, batch, fast=False)
+        out, g_out = run(model, batch, fast=True)
+    finally:
+        fast.set_compile(False)
+    for key in ("energy", "force", "virial"):
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=1e-10)
+    scale = max(g.abs().max().item() for g in g_ref)
+    assert max((a - b).abs().max().item() for a, b in zip(g_out, g_ref)) < 1e-11 * scale
