@@ -21,6 +21,7 @@ BUILT = {
     "demo": ("demo", "embedded default job on this machine (MPI smoke job for now)"),
     "config": ("config", "validate a config / print its JSON schema or docs"),
     "train": ("train", "train a Deep Potential ensemble"),
+    "md": ("md", "DPMD exploration with an ensemble: deviation, candidates"),
     "test": ("test", "energy/force RMSE of a model on labeled data"),
     "label": ("label", "label a candidate file with CP2K"),
 }
@@ -30,7 +31,6 @@ PENDING = {
     "run": (7, "concurrent-learning loop; re-running resumes", ["config"]),
     "status": (7, "iteration, stage, accurate/candidate/failed %%", ["workdir"]),
     "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
-    "md": (5, "DPMD exploration alone", ["config"]),
     "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
     "moments": (9, "ML moment method: train, solve, run", ["action"]),
 }

@@ -41,6 +41,11 @@ class Batch:
     cache
         Derived data that depends on the batch alone (e.g. the distinct
         neighbour distances of :mod:`hpcml.molecular.fast`), filled lazily.
+    n_ext
+        For one rank's part of a domain-decomposed system
+        (:func:`make_batch_extended`): the number of atoms that receive
+        forces, the ``n`` centres (sorted) followed by the ghosts; the sink
+        row is then ``n_ext``.  None means ``n``.
     """
 
     rij: torch.Tensor
@@ -51,6 +56,12 @@ class Batch:
     natoms: torch.Tensor
     order: torch.Tensor
     cache: dict = field(default_factory=dict, repr=False, compare=False)
+    n_ext: int | None = None
+
+    @property
+    def n_out(self) -> int:
+        """Rows of the force output: ``n_ext`` when set, else ``n``."""
+        return self.n_atoms if self.n_ext is None else self.n_ext
 
     @property
     def n_frames(self) -> int:
@@ -67,6 +78,11 @@ class Batch:
         inverse = torch.empty_like(self.order)
         inverse[self.order] = torch.arange(self.order.numel(), device=self.order.device)
         return per_atom[inverse]
+
+    def to_input_order_extended(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """Rows (n_ext, ...): centres back to input order, ghosts unchanged."""
+        n = self.n_atoms
+        return torch.cat([self.to_input_order(per_atom[:n]), per_atom[n:]])
 
     def to_sorted_order(self, per_atom: torch.Tensor) -> torch.Tensor:
         """Reorder a per-atom tensor (n, ...) from input to sorted order."""
@@ -112,3 +128,44 @@ def make_batch(nlists: Sequence[NeighborList], atypes: Sequence[np.ndarray], nty
                  blocks=tuple((int(a), int(b)) for a, b in zip(bounds, bounds[1:])),
                  frame=as_t(frame, torch.int64), natoms=as_t(natoms, torch.int64),
                  order=as_t(order, torch.int64))
+
+
+def make_batch_extended(nlist: NeighborList, atype: np.ndarray, n_ext: int, ntypes: int,
+                        far: float, dtype: torch.dtype = torch.float64,
+                        device: str | torch.device = "cpu") -> Batch:
+    """Batch of one rank's owned atoms (centres) with ghost neighbours.
+
+    Parameters
+    ----------
+    nlist
+        Neighbour list of the ``n`` centres; indices point into the extended
+        atoms ``0 .. n_ext-1`` (centres first, then ghosts), ``-1`` empty.
+    atype
+        (n,) types of the centres.
+    n_ext
+        Centres plus ghosts.
+    ntypes, far, dtype, device
+        As for :func:`make_batch`.
+
+    Returns
+    -------
+    Batch
+        One frame; forces come out as (n_ext, 3): the centres in sorted order
+        (:meth:`Batch.to_input_order_extended` restores it), then the ghosts.
+    """
+    n = atype.size
+    order = np.argsort(atype, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(n)
+    index = nlist.index[order]
+    centre = (index >= 0) & (index < n)
+    index = np.where(centre, rank[np.clip(index, 0, max(n - 1, 0))],
+                     np.where(index >= n, index, n_ext))
+    bounds = np.searchsorted(atype[order], np.arange(ntypes + 1))
+    as_t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+    return Batch(rij=as_t(nlist.rij[order], dtype), index=as_t(index, torch.int64),
+                 widths=tuple(nlist.widths),
+                 blocks=tuple((int(a), int(b)) for a, b in zip(bounds, bounds[1:])),
+                 frame=as_t(np.zeros(n, np.int64), torch.int64),
+                 natoms=as_t(np.array([n], np.int64), torch.int64),
+                 order=as_t(order, torch.int64), n_ext=int(n_ext))

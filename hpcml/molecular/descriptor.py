@@ -103,7 +103,7 @@ class DescrptSeA(nn.Module):
         pad_env = (0.0 - self.avg[ti]) / self.std[ti]        # (4,), R = 0 normalised
         total = torch.zeros((), dtype=pad_env.dtype, device=pad_env.device)
         for tj, (w, cap) in enumerate(zip(widths, self.spec.sel)):
-            if cap > w:
+            if cap != w:            # a Verlet list may be wider than sel (slots beyond rcut)
                 g = self.nets[ti][tj](pad_env[:1].reshape(1, 1))[0]     # (M,)
                 total = total + (cap - w) * torch.outer(g, pad_env)
         return total

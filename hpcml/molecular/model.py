@@ -100,10 +100,11 @@ class DeepPot(nn.Module):
             (g,) = torch.autograd.grad(energy.sum(), rij, create_graph=create_graph,
                                        materialize_grads=True)
         if forces:
-            n = batch.n_atoms
-            f = torch.zeros(n + 1, 3, dtype=g.dtype, device=g.device)
+            n, n_out = batch.n_atoms, batch.n_out        # n_out > n: ghosts get forces too
+            f = torch.zeros(n_out + 1, 3, dtype=g.dtype, device=g.device)
             f = f.index_add(0, batch.index.reshape(-1), -g.reshape(-1, 3))
-            out["force"] = f[:n] + g.sum(dim=1)
+            centres = f[:n] + g.sum(dim=1)
+            out["force"] = centres if n_out == n else torch.cat([centres, f[n:n_out]])
         if virial:
             w_atom = -torch.einsum("nja,njb->nab", rij, g)
             w = torch.zeros(batch.n_frames, 3, 3, dtype=g.dtype, device=g.device)
