@@ -57,6 +57,7 @@ class WalkerResult:
     frames_checked: int
     counts: dict[str, int]
     candidates: int
+    timers: dict[str, float]
 
     @property
     def us_per_atom_step(self) -> float:
@@ -150,9 +151,10 @@ class Walker:
                 self._progress(state, step + 1, last_log - t0, first)
         seconds = time.perf_counter() - t0
         candidates = self._finish()
+        timers = {k: max(self.ctx.comm.allgather(v)) for k, v in self.forces.timers.items()}
         return WalkerResult(self.index, self.structure.n_atoms, self.ctx.size,
                             cfg.steps - first, seconds, sum(self.counts.values()),
-                            dict(self.counts), candidates)
+                            dict(self.counts), candidates, timers)
 
     def _step(self, state: md.MDState, ids: np.ndarray) -> md.MDState:
         """One integrator step of the configured ensemble."""
@@ -190,7 +192,9 @@ class Walker:
         local = replace(self.local, positions=state.positions, ids=ids, arrays={
             "types": self.local_types, "masses": state.masses,
             "velocities": state.velocities, "forces": state.forces})
+        t0 = time.perf_counter()
         local = self.domain.migrate(local)
+        self.forces.timers["halo"] += time.perf_counter() - t0
         self.local = local
         self.forces.rebuild(local)
         self.local_types = local.arrays["types"]

@@ -44,8 +44,10 @@ class Batch:
     n_ext
         For one rank's part of a domain-decomposed system
         (:func:`make_batch_extended`): the number of atoms that receive
-        forces, the ``n`` centres (sorted) followed by the ghosts; the sink
-        row is then ``n_ext``.  None means ``n``.
+        forces, the ``n`` centres (sorted) followed by the other extended
+        atoms; the sink row is then ``n_ext``.  None means ``n``.
+    start
+        Extended position of the first centre (chunks of a large domain).
     """
 
     rij: torch.Tensor
@@ -57,6 +59,7 @@ class Batch:
     order: torch.Tensor
     cache: dict = field(default_factory=dict, repr=False, compare=False)
     n_ext: int | None = None
+    start: int = 0
 
     @property
     def n_out(self) -> int:
@@ -79,10 +82,11 @@ class Batch:
         inverse[self.order] = torch.arange(self.order.numel(), device=self.order.device)
         return per_atom[inverse]
 
-    def to_input_order_extended(self, per_atom: torch.Tensor) -> torch.Tensor:
-        """Rows (n_ext, ...): centres back to input order, ghosts unchanged."""
-        n = self.n_atoms
-        return torch.cat([self.to_input_order(per_atom[:n]), per_atom[n:]])
+    def to_extended_order(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """Rows (n_ext, ...) of an extended batch back in extended-atom order."""
+        n, a = self.n_atoms, self.start
+        return torch.cat([per_atom[n:n + a], self.to_input_order(per_atom[:n]),
+                          per_atom[n + a:]])
 
     def to_sorted_order(self, per_atom: torch.Tensor) -> torch.Tensor:
         """Reorder a per-atom tensor (n, ...) from input to sorted order."""
@@ -132,35 +136,42 @@ def make_batch(nlists: Sequence[NeighborList], atypes: Sequence[np.ndarray], nty
 
 def make_batch_extended(nlist: NeighborList, atype: np.ndarray, n_ext: int, ntypes: int,
                         far: float, dtype: torch.dtype = torch.float64,
-                        device: str | torch.device = "cpu") -> Batch:
+                        device: str | torch.device = "cpu", start: int = 0) -> Batch:
     """Batch of one rank's owned atoms (centres) with ghost neighbours.
 
     Parameters
     ----------
     nlist
-        Neighbour list of the ``n`` centres; indices point into the extended
-        atoms ``0 .. n_ext-1`` (centres first, then ghosts), ``-1`` empty.
+        Neighbour list of the ``n`` centres, which are the extended atoms
+        ``start .. start+n-1``; indices point into the extended atoms
+        ``0 .. n_ext-1`` (owned atoms first, then ghosts), ``-1`` empty.
     atype
         (n,) types of the centres.
     n_ext
-        Centres plus ghosts.
+        Owned atoms plus ghosts.
     ntypes, far, dtype, device
         As for :func:`make_batch`.
+    start
+        First extended atom of the centres (evaluating a large domain in
+        chunks keeps the tensors small).
 
     Returns
     -------
     Batch
-        One frame; forces come out as (n_ext, 3): the centres in sorted order
-        (:meth:`Batch.to_input_order_extended` restores it), then the ghosts.
+        One frame; forces come out as (n_ext, 3): the centres in sorted order,
+        then every other extended atom in its order
+        (:meth:`Batch.to_extended_order` restores the extended order).
     """
     n = atype.size
     order = np.argsort(atype, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(n)
     index = nlist.index[order]
-    centre = (index >= 0) & (index < n)
-    index = np.where(centre, rank[np.clip(index, 0, max(n - 1, 0))],
-                     np.where(index >= n, index, n_ext))
+    local = index - start
+    centre = (local >= 0) & (local < n)
+    other = np.where(index < start, index + n, index)        # non-centres keep their order
+    index = np.where(centre, rank[np.clip(local, 0, max(n - 1, 0))],
+                     np.where(index >= 0, other, n_ext))
     bounds = np.searchsorted(atype[order], np.arange(ntypes + 1))
     as_t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
     return Batch(rij=as_t(nlist.rij[order], dtype), index=as_t(index, torch.int64),
@@ -168,4 +179,4 @@ def make_batch_extended(nlist: NeighborList, atype: np.ndarray, n_ext: int, ntyp
                  blocks=tuple((int(a), int(b)) for a, b in zip(bounds, bounds[1:])),
                  frame=as_t(np.zeros(n, np.int64), torch.int64),
                  natoms=as_t(np.array([n], np.int64), torch.int64),
-                 order=as_t(order, torch.int64), n_ext=int(n_ext))
+                 order=as_t(order, torch.int64), n_ext=int(n_ext), start=start)

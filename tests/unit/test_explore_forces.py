@@ -9,16 +9,17 @@ from hpcml.parallel.domain import Domain
 from hpcml.testing.models import small_committee
 
 
-@pytest.mark.parametrize("skin,sel", [(1.0, (30, 60)), (2.5, (20, 40))])
-def test_domain_forces_equal_periodic_model(water_frames, skin, sel):
-    """Also with a Verlet list wider than sel (slots beyond rcut act as empty)."""
+@pytest.mark.parametrize("skin,sel,chunk", [(1.0, (30, 60), 1024), (2.5, (20, 40), 1024),
+                                            (1.0, (30, 60), 50)])
+def test_domain_forces_equal_periodic_model(water_frames, skin, sel, chunk):
+    """Also with a Verlet list wider than sel (slots beyond rcut act as empty), in chunks."""
     f = water_frames.frame(0)
     comm = small_committee(sel=sel)
     ctx = Context.create(serial=True)
     domain = Domain(ctx, f["cell"].astype(float), 4.0 + skin)
     ids = np.arange(len(f["atype"]))
     local = domain.scatter(f["coord"].astype(float), ids, {"types": f["atype"]})
-    forces = CommitteeForces(domain, comm, skin)
+    forces = CommitteeForces(domain, comm, skin, chunk=chunk)
     forces.rebuild(local)
     forces.all_members = True
     energy, force, virial = forces(local.positions, domain.cell)
