@@ -55,6 +55,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench-train-out")
     parser.add_argument("--seed", type=int, default=1, help="model seed (frame order too)")
+    parser.add_argument("--planned-steps", type=int, default=None,
+                        help="learning-rate schedule of a run planned this long (e.g. "
+                        "1000000, DeePMD-kit's water example), stopped after --steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from hpcml.cli.train import model_spec
@@ -70,8 +73,10 @@ def main():
     train, valid = split_validation(load_frames(systems, spec), cfg.validation_fraction)
     ctx = Context.create(serial=True)
     spec = dataclasses.replace(spec, seed=args.seed)
-    trainer = Trainer(DeepPot(spec), train, valid, options_from_config(cfg, 0, 1), ctx,
-                      make_averager(ctx), args.out)
+    options = options_from_config(cfg, 0, 1)
+    if args.planned_steps:
+        options.schedule = dataclasses.replace(options.schedule, steps=args.planned_steps)
+    trainer = Trainer(DeepPot(spec), train, valid, options, ctx, make_averager(ctx), args.out)
     trainer.initialize_from_data()
     trainer.opt.steps = 1
     trainer.run()
@@ -95,7 +100,8 @@ def main():
               f"force {f_ev:.4f} eV/A (DeePMD-kit {f_ref}), {len(valid)} held-out frames")
     else:
         print(f"after {args.steps} steps: energy {e_mev:.3f} meV/atom, force {f_ev:.4f} eV/A")
-    print(json.dumps({"steps": args.steps, "seed": args.seed, "precision": args.precision,
+    print(json.dumps({"steps": args.steps, "seed": args.seed, "planned": args.planned_steps,
+                      "precision": args.precision,
                       "threads": args.threads,
                       "step_s": step, "startup_s": startup, "gemm_s": gemm,
                       "energy_rmse_meV_per_atom": e_mev, "force_rmse_eV_per_A": f_ev,
