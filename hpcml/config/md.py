@@ -24,6 +24,10 @@ class WalkerSection(Section):
     temperature: float = Field(330.0, gt=0, description="thermostat temperature, K")
     pressure: float = Field(1.0, description="barostat pressure (npt only), bar")
     seed: int | None = Field(None, ge=0, description="velocity/noise seed; default md.seed + k")
+    trust_lo: float | None = Field(None, ge=0, description="this walker's trust_lo (eV/A); "
+                                   "default md.trust_lo")
+    trust_hi: float | None = Field(None, gt=0, description="this walker's trust_hi (eV/A); "
+                                   "default md.trust_hi")
 
 
 class MdSection(Section):
@@ -60,9 +64,12 @@ class MdSection(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> MdSection:
-        if self.trust_lo >= self.trust_hi:
-            raise ValueError(f"trust_lo ({self.trust_lo}) must be below trust_hi "
-                             f"({self.trust_hi})")
+        for k, w in enumerate(self.walkers):
+            lo = self.trust_lo if w.trust_lo is None else w.trust_lo
+            hi = self.trust_hi if w.trust_hi is None else w.trust_hi
+            if lo >= hi:
+                where = "" if w.trust_lo is w.trust_hi is None else f"walkers[{k}]: "
+                raise ValueError(f"{where}trust_lo ({lo}) must be below trust_hi ({hi})")
         if any(r < 1 for r in self.replicate):
             raise ValueError(f"replicate {self.replicate}: each entry must be >= 1")
         return self

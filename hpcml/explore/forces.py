@@ -18,6 +18,7 @@ from hpcml.molecular.batch import make_batch_extended
 from hpcml.molecular.committee import Committee
 from hpcml.molecular.neighbors import NeighborList
 from hpcml.molecular.skin import SkinList
+from hpcml.parallel import collective_call
 
 
 class CommitteeForces:
@@ -48,16 +49,20 @@ class CommitteeForces:
         #: seconds spent in halo exchange, neighbour lists, member 0, other members
         self.timers = {"halo": 0.0, "nlist": 0.0, "model": 0.0, "deviation": 0.0}
 
-    def rebuild(self, local: object) -> None:
-        """Ghost atoms and the Verlet list for the owned atoms ``local`` (collective)."""
+    def rebuild(self, local: object, min_distance: float = 0.0) -> None:
+        """Ghost atoms and the Verlet list for the owned atoms ``local`` (collective).
+
+        ``min_distance`` > 0 checks for overlapping atoms (A) on every rank.
+        """
         t0 = time.perf_counter()
         self.plan, ghost_pos, _, payload = self.domain.ghosts(local, ("types",))
         t1 = time.perf_counter()
         self.n_local = len(local.positions)
         self.types = np.concatenate([local.arrays["types"], payload["types"]]).astype(np.int64)
         ext = np.concatenate([local.positions, ghost_pos])
-        self.verlet = SkinList(ext, self.types, self.n_local, self.spec.rcut, self.skin,
-                               self.spec.sel)
+        self.verlet = collective_call(self.domain.ctx, SkinList, ext, self.types,
+                                      self.n_local, self.spec.rcut, self.skin, self.spec.sel,
+                                      min_distance)
         self.timers["halo"] += t1 - t0
         self.timers["nlist"] += time.perf_counter() - t1
 

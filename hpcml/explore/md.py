@@ -79,7 +79,9 @@ class Walker:
         self.ctx, self.committee, self.cfg, self.index = ctx, committee, cfg, index
         self.structure, self.walker, self.out = structure, walker, out
         self.seed = walker.seed if walker.seed is not None else cfg.seed + index
-        self.trust = TrustLevels(cfg.trust_lo, cfg.trust_hi)
+        self.trust = TrustLevels(
+            cfg.trust_lo if walker.trust_lo is None else walker.trust_lo,
+            cfg.trust_hi if walker.trust_hi is None else walker.trust_hi)
         self.masses = atomic_masses([structure.type_map[t] for t in structure.types])
         self.domain_cls = Domain
         self.devi_lines: list[str] = []
@@ -111,7 +113,7 @@ class Walker:
         local = self.domain.scatter(pos, ids, {"types": s.types, "masses": self.masses,
                                                "velocities": vel})
         self.forces = CommitteeForces(self.domain, self.committee, self.cfg.skin)
-        self.forces.rebuild(local)
+        self.forces.rebuild(local, min_distance=0.4)      # overlapping start structure?
         self.forces.all_members = True
         self.local = local
         state = md.init_state(local.positions, local.arrays["masses"], cell, self.forces,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hpcml.errors import DataError
 from hpcml.molecular.neighbors import NeighborList, NeighborOverflowError, _pack, _pairs
 
 
@@ -33,10 +34,13 @@ class SkinList:
         Model cutoff and Verlet skin, A.
     sel
         Model capacity per type (checked within ``rcut`` at every step).
+    min_distance
+        Pairs closer than this (A) raise DataError: overlapping atoms
+        (0 disables the check).
     """
 
     def __init__(self, positions: np.ndarray, types: np.ndarray, n_centres: int,
-                 rcut: float, skin: float, sel: Sequence[int]):
+                 rcut: float, skin: float, sel: Sequence[int], min_distance: float = 0.0):
         self.rcut, self.skin, self.sel, self.n_centres = rcut, skin, tuple(sel), n_centres
         self.types = np.asarray(types)
         self.reference = positions[:n_centres].copy()
@@ -47,11 +51,17 @@ class SkinList:
         centre, neigh, disp = _pairs(positions - shift, box, reach)
         keep = centre < n_centres
         centre, neigh, disp = centre[keep], neigh[keep], disp[keep]
+        dist = np.linalg.norm(disp, axis=1)
+        if dist.size and dist.min() < min_distance:
+            k = int(np.argmin(dist))
+            raise DataError(f"overlapping atoms: owned atom {centre[k]} and atom {neigh[k]} "
+                            f"are {dist[k]:.3f} A apart (< {min_distance} A); check the start "
+                            "structure")
         ntype = self.types[neigh]
         counts = np.zeros((n_centres, len(sel)), np.int64)
         np.add.at(counts, (centre, ntype), 1)
         widths = tuple(int(w) for w in counts.max(axis=0)) if n_centres else (0,) * len(sel)
-        packed = _pack(centre, neigh, disp, np.linalg.norm(disp, axis=1), ntype, n_centres,
+        packed = _pack(centre, neigh, disp, dist, ntype, n_centres,
                        widths, counts, 2.0 * rcut)
         self.index, self.widths = packed.index, packed.widths
 

@@ -95,3 +95,22 @@ def test_cli_md_json_and_bad_input(tmp_path, capsys):
 
         (tmp_path / "x.pt").write_text("x")
         Committee.load(tmp_path / "x.pt")
+
+
+def test_overlapping_atoms_and_identical_members(tmp_path):
+    from hpcml.explore.job import walker_structure
+    from hpcml.explore.md import Walker
+    from hpcml.molecular.committee import Committee
+    from hpcml.testing.models import small_model
+
+    ctx = Context.create(serial=True)
+    same = Committee([small_model(1), small_model(1)])
+    cfg = md_section(tmp_path, steps=10, trust_lo=0.05, trust_hi=0.15)
+    summary = run_md(ctx, same, cfg)
+    devi = np.loadtxt(tmp_path / "md" / "walker_0" / "devi.out")
+    assert np.all(devi[:, 1:] == 0.0) and summary["fractions"]["accurate"] == 1.0
+    structure = walker_structure(cfg, 0, same.type_map)
+    structure.positions[1] = structure.positions[0] + [0.1, 0.0, 0.0]
+    walker = Walker(ctx, same, structure, cfg.walkers[0], cfg, 0, tmp_path / "o")
+    with pytest.raises(DataError, match="overlapping atoms: .* 0.100 A apart"):
+        walker._start()
