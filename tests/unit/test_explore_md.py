@@ -114,3 +114,18 @@ def test_overlapping_atoms_and_identical_members(tmp_path):
     walker = Walker(ctx, same, structure, cfg.walkers[0], cfg, 0, tmp_path / "o")
     with pytest.raises(DataError, match="overlapping atoms: .* 0.100 A apart"):
         walker._start()
+
+
+def test_npt_changes_the_cell_and_keeps_atoms(tmp_path):
+    """Berendsen coupling every 10 steps rebuilds the decomposition of the new cell."""
+    ctx = Context.create(serial=True)
+    comm = committee()
+    cfg = md_section(tmp_path, steps=20, ensemble="npt", thermostat="nhc", tau_p=50.0,
+                     compressibility=1e-3, walkers=[{"temperature": 330.0, "pressure": 1.0}])
+    run_md(ctx, comm, cfg)
+    traj = read_frames(tmp_path / "md" / "walker_0" / "traj.h5")
+    from hpcml.io import read_any
+
+    start = read_any(embedded_water())
+    assert not np.allclose(traj["cell"][-1], start["cell"][0])
+    assert traj["natoms"].tolist() == [192, 192]
