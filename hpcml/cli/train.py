@@ -55,7 +55,8 @@ def model_spec(config):  # noqa: ANN001, ANN201
                           f"{config.data.type_map}")
     return DeepPotSpec(type_map=tuple(config.data.type_map), rcut=m.rcut, rcut_smth=m.rcut_smth,
                        sel=tuple(m.sel), neuron=tuple(m.neuron), axis_neuron=m.axis_neuron,
-                       fitting_neuron=tuple(m.fitting_neuron), precision=m.precision)
+                       fitting_neuron=tuple(m.fitting_neuron), type_one_side=m.type_one_side,
+                       precision=m.precision)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ class ModelSection(Section):
     axis_neuron: int = Field(16, ge=1, description="columns of G used as G2 (descriptor axis)")
     fitting_neuron: list[int] = Field([240, 240, 240], min_length=1,
                                       description="fitting net hidden widths")
+    type_one_side: bool = Field(True, description="one embedding net per neighbour type "
+                                "(false: one per centre/neighbour type pair)")
     precision: Literal["float64", "float32"] = Field("float64", description="float precision")
 
     @model_validator(mode="after")

@@ -46,9 +46,13 @@ class DescrptSeA(nn.Module):
         super().__init__()
         self.spec = spec
         nt = spec.ntypes
-        self.nets = nn.ModuleList(
-            nn.ModuleList(EmbeddingNet(spec.neuron, dtype, gen) for _ in range(nt))
-            for _ in range(nt))
+        if spec.type_one_side:          # nets[ti][tj] is the same module for every ti
+            shared = [EmbeddingNet(spec.neuron, dtype, gen) for _ in range(nt)]
+            self.nets = nn.ModuleList(nn.ModuleList(shared) for _ in range(nt))
+        else:
+            self.nets = nn.ModuleList(
+                nn.ModuleList(EmbeddingNet(spec.neuron, dtype, gen) for _ in range(nt))
+                for _ in range(nt))
         self.register_buffer("avg", torch.zeros(nt, 4, dtype=dtype))
         self.register_buffer("std", torch.ones(nt, 4, dtype=dtype))
 

@@ -27,6 +27,10 @@ class DeepPotSpec:
         Columns of the embedding matrix used as ``G2``.
     fitting_neuron
         Widths of the fitting net hidden layers.
+    type_one_side
+        One embedding net per neighbour type, shared by all centre types
+        (DeePMD-kit's water example sets it); False: one per (centre,
+        neighbour) type pair.
     precision
         ``"float64"`` or ``"float32"``.
     seed
@@ -40,6 +44,7 @@ class DeepPotSpec:
     neuron: tuple[int, ...] = (25, 50, 100)
     axis_neuron: int = 16
     fitting_neuron: tuple[int, ...] = (240, 240, 240)
+    type_one_side: bool = True
     precision: str = "float64"
     seed: int = 1
     extra: dict = field(default_factory=dict, compare=False)
@@ -81,5 +86,5 @@ class DeepPotSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> DeepPotSpec:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+        """Inverse of :meth:`to_dict` (files without ``type_one_side`` had pair nets)."""
+        return cls(**{"type_one_side": False, **data})

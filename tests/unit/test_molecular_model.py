@@ -42,8 +42,11 @@ def evaluator(model):
     return lambda c, b, t: model.evaluate(c, b, t)
 
 
-def test_matches_numpy_reference(model, water):
+@pytest.mark.parametrize("one_side", [True, False])
+def test_matches_numpy_reference(water, one_side):
     coord, cell, atype = water
+    model = make_model(type_one_side=one_side)
+    assert (model.descriptor.nets[0][1] is model.descriptor.nets[1][1]) == one_side
     out = model.evaluate(coord, cell, atype)
     e_ref, atom_ref = reference_energy(model.serialize(), coord, cell, atype)
     assert abs(out["energy"] - e_ref) < 1e-10

@@ -64,7 +64,7 @@ def test_untrained_model_starts_unbiased(frames, tmp_path):
 
 
 def test_training_reduces_force_error(frames, tmp_path):
-    trainer = make_trainer(frames, tmp_path, steps=80, lr=(1e-2, 1e-3))
+    trainer = make_trainer(frames, tmp_path, steps=150, lr=(1e-2, 1e-3))
     before = trainer.validate(frames[0])["rmse_f"]
     trainer.run()
     after = trainer.validate(frames[0])["rmse_f"]
