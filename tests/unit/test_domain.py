@@ -30,14 +30,6 @@ globals().update({name: getattr(_checks, name) for name in dir(_checks)
                   if name.startswith("test_")})
 
 
-@pytest.fixture(params=["serial", "mpi"])
-def ctx(request):
-    if request.param == "serial":
-        return Context.create(serial=True)
-    pytest.importorskip("mpi4py")
-    return Context.create()
-
-
 def test_heights_of_a_triclinic_cell():
     cell = np.array([[10.0, 0, 0], [5.0, 10.0, 0], [0, 0, 7.0]])
     # the face spanned by a and c is 10 apart along y; the face spanned by b and c is

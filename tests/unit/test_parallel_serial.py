@@ -17,14 +17,6 @@ from hpcml.parallel import (
 )
 
 
-@pytest.fixture(params=["serial", "mpi"])
-def ctx(request):
-    if request.param == "serial":
-        return Context.create(serial=True)
-    pytest.importorskip("mpi4py")
-    return Context.create()
-
-
 def test_context_layout(ctx):
     assert (ctx.rank, ctx.size, ctx.is_root) == (0, 1, True)
     assert ctx.local_rank == 0

@@ -19,14 +19,6 @@ from hpcml.train.distributed import (
 )
 
 
-@pytest.fixture(params=["serial", "mpi"])
-def ctx(request):
-    if request.param == "serial":
-        return Context.create(serial=True)
-    pytest.importorskip("mpi4py")
-    return Context.create()
-
-
 @pytest.fixture(params=BACKENDS)
 def averager(request, ctx):
     if request.param not in available_backends():
