@@ -8,7 +8,7 @@ whole driver (input writing, CP2K subprocess, parsing, markers, store).
 Reported per size: wall time per frame, frames per hour on this machine with
 ``--tasks-per-rank`` concurrent CP2K processes of OMP_NUM_THREADS=1, and the
 runner overhead, (task time - CP2K time) / CP2K time.  ``--pbe`` adds one
-8-molecule PBE-D3/DZVP timing (about a minute).  The load average is
+PBE-D3/DZVP timing per ``--pbe-molecules`` size (8: about a minute).  The load average is
 printed: the machine is shared.
 """
 
@@ -51,13 +51,16 @@ def main():
     p.add_argument("--frames", type=int, default=4)
     p.add_argument("--tasks-per-rank", type=int, default=2)
     p.add_argument("--pbe", action="store_true")
+    p.add_argument("--pbe-molecules", type=int, nargs="+", default=[8],
+                   help="box sizes for --pbe (32 molecules: minutes per frame)")
     args = p.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
     run(2, 1, 1)  # warm-up: CP2K schema cache, input writer
     rows = [run(n, args.frames, args.tasks_per_rank) for n in args.molecules]
     if args.pbe:
-        rows.append(run(8, 1, 1, REPO / "inputs" / "cp2k" / "pbe-d3.inp"))
+        rows += [run(n, 1, 1, REPO / "inputs" / "cp2k" / "pbe-d3.inp")
+                 for n in args.pbe_molecules]
     print(f"{'method':<28} {'mol':>4} {'atoms':>5} {'frames':>6} {'s/frame':>8} "
           f"{'frames/h':>9} {'CP2K s/task':>11} {'overhead':>9}")
     for r in rows:
