@@ -18,7 +18,7 @@ from hpcml.molecular.batch import make_batch_extended
 from hpcml.molecular.committee import Committee
 from hpcml.molecular.neighbors import NeighborList
 from hpcml.molecular.skin import SkinList
-from hpcml.parallel import collective_call
+from hpcml.parallel import allreduce_max, collective_call
 
 
 class CommitteeForces:
@@ -69,7 +69,7 @@ class CommitteeForces:
     def needs_rebuild(self, positions: np.ndarray) -> bool:
         """True on every rank when any owned atom moved more than ``skin / 2``."""
         moved = self.verlet.max_displacement(positions)
-        return bool(max(self.domain.ctx.comm.allgather(moved)) > 0.5 * self.skin)
+        return allreduce_max(self.domain.ctx, moved) > 0.5 * self.skin
 
     def __call__(self, positions: np.ndarray,
                  cell: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from hpcml.explore.select import CANDIDATE, TrustLevels, classify, select_candid
 from hpcml.explore.system import Structure, atomic_masses
 from hpcml.io import Frames
 from hpcml.molecular import integrators as md
+from hpcml.parallel import allreduce_max
 
 if TYPE_CHECKING:
     from hpcml.config.md import MdSection, WalkerSection
@@ -153,7 +154,7 @@ class Walker:
                 self._progress(state, step + 1, last_log - t0, first)
         seconds = time.perf_counter() - t0
         candidates = self._finish()
-        timers = {k: max(self.ctx.comm.allgather(v)) for k, v in self.forces.timers.items()}
+        timers = {k: allreduce_max(self.ctx, v) for k, v in self.forces.timers.items()}
         return WalkerResult(self.index, self.structure.n_atoms, self.ctx.size,
                             cfg.steps - first, seconds, sum(self.counts.values()),
                             dict(self.counts), candidates, timers)
@@ -173,7 +174,7 @@ class Walker:
                       step: int) -> None:
         """Stop (collectively) when an atom moved too far in one step."""
         worst = float(np.sqrt((moved**2).sum(axis=1).max())) if len(moved) else 0.0
-        worst_all = max(self.ctx.comm.allgather(worst))
+        worst_all = allreduce_max(self.ctx, worst)
         if worst_all > self.cfg.max_displacement:
             raise AtomFlewError(
                 f"walker {self.index}: an atom moved {worst_all:.2f} A in step {step + 1} "

@@ -62,17 +62,10 @@ class DeepPotCalculator(Calculator):
                                       self._types(atoms.get_chemical_symbols()),
                                       virial=periodic)
         self.results = {"energy": out["energy"], "free_energy": out["energy"],
-                        "forces": out["force"], "energies_committee": out["energies"],
+                        "forces": out["force"], "energies": out["atom_energy"],
+                        "energies_committee": out["energies"],
                         "forces_committee": out["forces"]}
         self.results.update({k: v for k, v in out.items() if "devi" in k})
         if periodic:
             stress = -out["virial"] / atoms.get_volume()
             self.results["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]]
-        self.results["energies"] = self._atom_energies(atoms, cell)
-
-    def _atom_energies(self, atoms: object, cell: np.ndarray | None) -> np.ndarray:
-        """Committee mean of the atomic energies (natoms,) eV."""
-        types = self._types(atoms.get_chemical_symbols())
-        per_model = [m.evaluate(atoms.positions, cell, types, virial=False)["atom_energy"]
-                     for m in self.committee.models]
-        return np.mean(per_model, axis=0)

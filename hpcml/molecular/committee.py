@@ -64,21 +64,24 @@ class Committee:
         -------
         dict
             ``energies`` (K,) eV, ``forces`` (K, natoms, 3) eV/A,
-            ``virials`` (K, 3, 3) eV; ``energy``, ``force``, ``virial``: the
-            committee means; ``max_devi_f``, ``min_devi_f``, ``avg_devi_f``
-            (eV/A) and, with ``virial``, ``max_devi_v`` etc. (eV/atom).
+            ``virials`` (K, 3, 3) eV; ``energy``, ``force``, ``virial``,
+            ``atom_energy`` (natoms,): the committee means; ``max_devi_f``,
+            ``min_devi_f``, ``avg_devi_f`` (eV/A) and, with ``virial``,
+            ``max_devi_v`` etc. (eV/atom).
         """
         batch = self.models[0].make_batch([coord], [cell], [atype])
-        energies, forces, virials = [], [], []
+        energies, forces, virials, atom_energies = [], [], [], []
         for model in self.models:
             out = model(batch if model.dtype == batch.rij.dtype else
                         model.make_batch([coord], [cell], [atype]), virial=virial)
             energies.append(out["energy"][0].item())
             forces.append(batch.to_input_order(out["force"]).detach().numpy())
+            atom_energies.append(batch.to_input_order(out["atom_energy"]).detach().numpy())
             if virial:
                 virials.append(out["virial"][0].detach().numpy())
         result: dict = {"energies": np.array(energies), "forces": np.array(forces)}
-        result.update(energy=float(np.mean(energies)), force=result["forces"].mean(axis=0))
+        result.update(energy=float(np.mean(energies)), force=result["forces"].mean(axis=0),
+                      atom_energy=np.mean(atom_energies, axis=0))
         result.update(force_deviation(result["forces"]))
         if virial:
             result["virials"] = np.array(virials)

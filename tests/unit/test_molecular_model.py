@@ -9,17 +9,14 @@ from hpcml.molecular.neighbors import NeighborOverflowError, build_neighbor_list
 from hpcml.molecular.reference import reference_energy
 from hpcml.molecular.spec import DeepPotSpec
 from hpcml.testing import invariants as inv
+from hpcml.testing.models import small_model
 
 SMALL = dict(rcut=4.0, rcut_smth=0.5, sel=(40, 80), neuron=(8, 16), axis_neuron=4,
              fitting_neuron=(16, 16))
 
 
 def make_model(precision="float64", seed=3, **kw):
-    model = DeepPot(DeepPotSpec(precision=precision, seed=seed, **{**SMALL, **kw}))
-    model.descriptor.set_stats(torch.tensor([[0.1, 0, 0, 0], [0.2, 0, 0, 0]]),
-                               torch.tensor([[0.5, 0.3, 0.3, 0.3], [0.6, 0.2, 0.2, 0.2]]))
-    model.bias_atom_e.copy_(torch.tensor([-2.0, -1.0]))
-    return model
+    return small_model(seed, precision=precision, bias=(-2.0, -1.0), **{**SMALL, **kw})
 
 
 @pytest.fixture(scope="module")
