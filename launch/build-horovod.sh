@@ -27,7 +27,8 @@ VENV=${HPCML_VENV:-.venv}
 CACHE=${HPCML_WHEEL_CACHE:-$HOME/.cache/hpcml/wheels}
 PY="$VENV/bin/python"
 PIP=("$VENV/bin/pip" --disable-pip-version-check)
-JOBS=${HOROVOD_BUILD_JOBS:-$(( $(nproc) < 8 ? $(nproc) : 8 ))}
+# nproc --all: plain nproc honours OMP_NUM_THREADS, which the Makefile sets to 1
+JOBS=${HOROVOD_BUILD_JOBS:-$(( $(nproc --all) < 8 ? $(nproc --all) : 8 ))}
 
 say() { printf '[horovod] %s\n' "$*"; }
 # pip, without its notes about absent local index folders of some images
