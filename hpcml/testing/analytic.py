@@ -250,8 +250,8 @@ def _fields_from_moments(m: list, transverse_energy: Any,
 
 
 def free_flow_riemann(x: np.ndarray, t: float, left: State, right: State, x0: float = 0.5,
-                      vgrid: Any = None, dx: float | None = None,
-                      heat_flux: bool = False) -> tuple[np.ndarray, ...]:
+                      vgrid: Any = None, dx: float | None = None, heat_flux: bool = False,
+                      maxwellian: str = "sampled") -> tuple[np.ndarray, ...]:
     """Exact collisionless moments of piecewise-Maxwellian Riemann data in 1D-3V.
 
     The solution is ``f(x, v, t) = f0(x - v_x t, v)`` with ``f0`` the
@@ -284,6 +284,11 @@ def free_flow_riemann(x: np.ndarray, t: float, left: State, right: State, x0: fl
         conserved quantities, as a finite-volume solver holds them).
     heat_flux
         Also return the heat flux ``q_x = int (v_x - u) |v - u|^2 / 2 f dv``.
+    maxwellian
+        With ``vgrid``: ``"sampled"`` Maxwellians (point values on the grid),
+        or ``"discrete"``, the moment-corrected discrete Maxwellians of
+        :func:`hpcml.kinetic.bgk.maxwellian_from_state` that the solver starts
+        from (their discrete moments equal the states' to round-off).
 
     Returns
     -------
@@ -295,7 +300,7 @@ def free_flow_riemann(x: np.ndarray, t: float, left: State, right: State, x0: fl
     if t < 0:
         raise ValueError(f"t = {t} must be >= 0")
     if vgrid is not None:
-        return _semi_discrete(x, t, left, right, x0, vgrid, dx, heat_flux)
+        return _semi_discrete(x, t, left, right, x0, vgrid, dx, heat_flux, maxwellian)
     if dx is not None:
         raise ValueError("dx (cell averages) is only offered with a vgrid")
     xi = (x - x0) / t if t > 0 else np.where(x < x0, -np.inf, np.inf)
@@ -314,36 +319,61 @@ def free_flow_riemann(x: np.ndarray, t: float, left: State, right: State, x0: fl
     return _fields_from_moments(m, energy_t, heat_flux)
 
 
+def _sampled_marginals(state: State, v: np.ndarray, h: float,
+                       dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """v_x marginal ``g`` and transverse energy ``e`` (n,) of the sampled Maxwellian."""
+    rho, u, p = state
+    temp = p / rho
+    g = rho * np.exp(-0.5 * (v - u) ** 2 / temp) / math.sqrt(2 * math.pi * temp)
+    if dim == 1:                                          # Chu: transverse exact
+        return g, temp * g
+    gt = h * np.exp(-0.5 * v**2 / temp) / math.sqrt(2 * math.pi * temp)
+    c0, c2 = gt.sum(), (v**2 * gt).sum()                  # transverse quadrature sums
+    return c0 * c0 * g, c0 * c2 * g
+
+
+def _discrete_marginals(state: State, vgrid: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Marginals of the solver's moment-corrected discrete Maxwellian (hpcml.kinetic.bgk)."""
+    from hpcml.kinetic.bgk import maxwellian_from_state
+    from hpcml.kinetic.grid import CellLayout
+
+    layout = CellLayout(vgrid, "full" if vgrid.dim == 3 else "chu")
+    rho, u, p = state
+    f = maxwellian_from_state(rho, u, p / rho, layout)
+    if vgrid.dim == 1:
+        return f[0], f[1]
+    v, h = vgrid.v, vgrid.h
+    transverse = 0.5 * (v[:, None] ** 2 + v[None, :] ** 2)
+    return h * h * f.sum((1, 2)), h * h * np.einsum("iyz,yz->i", f, transverse)
+
+
 def _semi_discrete(x: np.ndarray, t: float, left: State, right: State, x0: float,
-                   vgrid: Any, dx: float | None, heat_flux: bool) -> tuple[np.ndarray, ...]:
-    """Free flow of the sampled Maxwellians on ``vgrid`` (see :func:`free_flow_riemann`)."""
+                   vgrid: Any, dx: float | None, heat_flux: bool,
+                   maxwellian: str) -> tuple[np.ndarray, ...]:
+    """Free flow of the discrete Maxwellians on ``vgrid`` (see :func:`free_flow_riemann`)."""
     v, h, dim = np.asarray(vgrid.v, dtype=float), float(vgrid.h), int(vgrid.dim)
     if dim not in (1, 3):
         raise ValueError(f"vgrid.dim = {dim}: 1 (Chu-reduced) or 3")
+    if maxwellian not in ("sampled", "discrete"):
+        raise ValueError(f"maxwellian = {maxwellian!r}: 'sampled' or 'discrete'")
     # fraction of the point / cell whose molecules of velocity v_j came from the left
     origin = x0 + v[None, :] * t - x[:, None]            # (nx, n): left iff origin > 0
     if dx is None:
         from_left = np.where(origin > 0, 1.0, np.where(origin < 0, 0.0, 0.5))
     else:
         from_left = np.clip(origin / dx + 0.5, 0.0, 1.0)
-    m = [np.zeros_like(x) for _ in range(5)]
+    powers = np.vstack([v**k for k in range(4)] + [v]).T  # (n, 5)
+    m = np.zeros((x.size, 5))
     energy_t = np.zeros_like(x)
     for state, weight in ((left, from_left), (right, 1.0 - from_left)):
-        rho, u, p = state
-        temp = p / rho
-        g = h * np.exp(-0.5 * (v - u) ** 2 / temp) / math.sqrt(2 * math.pi * temp)
-        if dim == 3:
-            gt = h * np.exp(-0.5 * v**2 / temp) / math.sqrt(2 * math.pi * temp)
-            c0, c2 = gt.sum(), (v**2 * gt).sum()
-            mass_factor, energy_factor = c0 * c0, c0 * c2      # transverse sums
+        if maxwellian == "sampled":
+            g, e = _sampled_marginals(state, v, h, dim)
         else:
-            mass_factor, energy_factor = 1.0, temp            # Chu: exact transverse
-        part = weight @ (rho * g[:, None] * np.vstack([v**k for k in range(4)]).T)
-        for k in range(4):
-            m[k] += mass_factor * part[:, k]
-        energy_t += energy_factor * part[:, 0]
-        m[4] += energy_factor * part[:, 1]
-    return _fields_from_moments(m, energy_t, heat_flux)
+            g, e = _discrete_marginals(state, vgrid)
+        m[:, :4] += weight @ (h * g[:, None] * powers[:, :4])
+        m[:, 4] += weight @ (h * e * v)
+        energy_t += weight @ (h * e)
+    return _fields_from_moments(list(m.T), energy_t, heat_flux)
 
 
 # ---------------------------------------------------------------------------

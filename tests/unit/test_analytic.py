@@ -259,3 +259,24 @@ def test_bkw_relaxes_to_the_maxwellian():
     assert np.allclose(bkw(v2, 200.0), maxwell, atol=1e-14)
     assert np.abs(bkw_dfdt(v2, 200.0)).max() < 1e-14
     assert bkw(np.array(0.0), 6 * math.log(2.5) - 0.1) < 0          # K < 3/5: not a density
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_semi_discrete_from_the_solver_discrete_maxwellian(dim):
+    """maxwellian='discrete' starts from hpcml.kinetic.bgk's moment-matched Maxwellians."""
+    pytest.importorskip("hpcml.kinetic.bgk")
+    x = np.array([0.1, 0.3, 0.7, 0.9])
+    coarse = grid(10, 4.0, dim)                          # h = 0.8: sampled moments are off
+    rho_d, u_d, t_d = free_flow_riemann(x, 1e-9, MOVING_L, MOVING_R, vgrid=coarse,
+                                        maxwellian="discrete")
+    rho_s, _, _ = free_flow_riemann(x, 1e-9, MOVING_L, MOVING_R, vgrid=coarse)
+    left = x < 0.5
+    assert np.allclose(rho_d, np.where(left, 1.0, 0.2), rtol=1e-12)
+    assert np.allclose(u_d, np.where(left, 0.3, -0.5), rtol=1e-12)
+    assert np.allclose(t_d, np.where(left, 1.0, 0.25), rtol=1e-12)
+    assert np.abs(rho_s - rho_d).max() > 1e-6
+    fine = grid(64, 6.0, dim)
+    a = free_flow_riemann(x, 0.2, SOD_L, SOD_R, vgrid=fine, maxwellian="discrete")
+    b = free_flow_riemann(x, 0.2, SOD_L, SOD_R, vgrid=fine)
+    for p, q in zip(a, b):
+        assert np.allclose(p, q, rtol=1e-6)              # box tails exp(-vmax^2/2) ~ 1e-8
