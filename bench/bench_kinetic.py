@@ -22,6 +22,7 @@ figures.  No thresholds: this prints figures.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -132,33 +133,101 @@ def spectral(ctx, n, n_angles, cells, repeats):
 
 
 def solver_step(ctx, mode, n, nx, collision, repeats):
-    """Seconds per whole step of the serial solver (1 rank) and the PETSc solver, or None."""
+    """Seconds per whole step (SSP-RK2 transport + collision) of the serial and PETSc solvers.
+
+    The serial reference runs on one rank only; the PETSc twin (ghost exchange by
+    the DMDA, global CFL and reductions) on every rank count, when installed.
+    """
     from hpcml.kinetic.solver import KineticSolver, Problem
 
     layout = CellLayout.make(mode, n, 8.0)
     problem = Problem(layout, nx, eps=1e-3, collision=collision)
     result = {}
-    if ctx.size == 1:
-        serial = KineticSolver(problem)
-        serial.set_state(*sod(problem.cell_centres()))
-        dt = serial.max_dt()
-        result["serial"] = timed(ctx, lambda: serial.step(dt), repeats)
+    solvers = {"serial": KineticSolver(problem)} if ctx.size == 1 else {}
     petsc = petsc_solver(ctx, problem)
     if petsc is not None:
-        dt = petsc.max_dt()
-        result["petsc"] = timed(ctx, lambda: petsc.step(dt), repeats)
+        solvers["petsc"] = petsc
+    for name, solver in solvers.items():
+        solver.set_state(*sod(solver.x))
+        dt = solver.max_dt()
+        for _ in range(3):                      # leave the pure-Maxwellian start behind
+            solver.step(dt)
+        result[name] = timed(ctx, lambda s=solver, dt=dt: s.step(dt), repeats)
+    if petsc is not None:
+        petsc.destroy()
     return result
 
 
 def petsc_solver(ctx, problem):
-    """The PETSc twin on ``ctx`` set to Sod data, or None when it is not installed."""
+    """The PETSc twin of the solver on ``ctx``, or None when petsc4py is missing."""
     try:
         from hpcml.kinetic.petsc.solver import PetscKineticSolver
     except ImportError:
         return None
-    solver = PetscKineticSolver(ctx, problem)
-    solver.set_state(*sod(solver.x))
-    return solver
+    return PetscKineticSolver(problem, None, ctx)
+
+
+FUSED_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kinetic_fused.c")
+
+
+def load_fused(ctx, workdir):
+    """Compile bench/kinetic_fused.c (rank 0) and load it on every rank; None without cc."""
+    path = None
+    if ctx.is_root:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is not None:
+            path = os.path.join(workdir, "libkinetic_fused.so")
+            # no FMA contraction: the results are then bit-identical to numpy's
+            subprocess.run([cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC",
+                            "-o", path, FUSED_SOURCE], check=True)
+    path = ctx.comm.bcast(path, root=0)
+    if path is None:
+        return None
+    lib = ctypes.CDLL(path)
+    ptr = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
+    i, d = ctypes.c_int, ctypes.c_double
+    lib.transport_mc.argtypes = [ptr, ptr, i, i, i, i, d, ptr, ptr]
+    lib.moments_full.argtypes = [ptr, ptr, i, i, d, ptr]
+    lib.relax_full.argtypes = [ptr, ptr, ptr, ptr, ptr, i, i, d, ptr]
+    return lib
+
+
+def fused(ctx, lib, layout, nx_local, repeats):
+    """Seconds per call of the fused C prototypes, and their largest difference from numpy."""
+    fg = np.ascontiguousarray(distribution(layout, nx_local, nx_local * ctx.rank,
+                                           nx_local * ctx.size))
+    n, v = layout.grid.n, layout.grid.v
+    if layout.mode == "full":                  # rows: v_x index, n*n values each
+        args = (np.ascontiguousarray(v), 0, n, n * n)
+    else:                                      # rows: sign-constant halves of g and h
+        args = (np.tile(v, 2), 1, 4, n // 2)
+    nu = 0.5 * 0.9 / float(np.abs(v).max())
+    out, ref = np.empty((nx_local, *layout.shape)), np.empty((nx_local, *layout.shape))
+    flux = np.empty((2, layout.dof))
+    t_transport = timed(ctx, lambda: lib.transport_mc(fg, *args, nx_local, nu, out, flux),
+                        repeats)
+    transport_step(fg, layout.vx, nu, "mc", out=ref)
+    res = {"transport": t_transport, "transport_diff": float(np.abs(out - ref).max())}
+    if layout.mode != "full":
+        return res
+    try:
+        from hpcml.kinetic.bgk import _full_coefficients
+    except ImportError:
+        return res
+    f = fg[GHOSTS:-GHOSTS] * (1.0 + 0.02 * np.random.default_rng(ctx.rank).random(out.shape))
+    cons = np.empty((nx_local, 5))
+    keep = 1e-3 / (1e-3 + 1e-3)
+
+    def bgk():
+        lib.moments_full(f, v, n, nx_local, layout.grid.weight, cons)
+        a, (ex, ey, ez) = _full_coefficients(cons, layout)
+        lib.relax_full(f, np.exp(a), *(np.ascontiguousarray(e) for e in (ex, ey, ez)),
+                       n, nx_local, keep, out)
+
+    res["bgk"] = timed(ctx, bgk, repeats)
+    bgk_step(f, layout, 1e-3, 1e-3, out=ref)
+    res["bgk_diff"] = float(np.abs(out - ref).max() / np.abs(ref).max())
+    return res
 
 
 def measure(ctx, args):
@@ -174,6 +243,16 @@ def measure(ctx, args):
         weak = strong if ctx.size == 2 else kernels(ctx, layout, nx // 2, args.repeats)
         res["kernels"][mode]["strong"] = {"nx_local": nx // ctx.size, **strong}
         res["kernels"][mode]["weak"] = {"nx_local": nx // 2, **weak}
+    res["fused"] = {}
+    workdir = tempfile.mkdtemp(prefix="bench_kinetic_") if ctx.is_root else None
+    lib = load_fused(ctx, workdir) if args.fused else None
+    for mode, (n, nx) in cases.items():
+        if lib is not None:
+            layout = CellLayout.make(mode, n, 8.0)
+            res["fused"][mode] = fused(ctx, lib, layout, nx // ctx.size, args.repeats)
+    ctx.comm.barrier()
+    if ctx.is_root:
+        shutil.rmtree(workdir, ignore_errors=True)
     res["spectral"] = {str(n): spectral(ctx, n, args.angles, args.fsm_cells, 3)
                        for n in args.fsm_n}
     res["solver"] = {f"{mode}-{coll}": solver_step(ctx, mode, n, nx, coll, 3)
@@ -208,6 +287,15 @@ def print_run(res):
                       f"{r[kernel] * 1e3:8.2f} ms  {m:8.1f} Mupd/s  {gbs:5.2f} GB/s at "
                       f"{BYTES_PER_UPDATE[kernel]} B/upd = {100 * gbs / bw['triad']:4.1f} % of "
                       "triad")
+    for mode, r in res["fused"].items():
+        k = res["kernels"][mode]
+        for kernel in ("transport", "bgk"):
+            if kernel in r:
+                m = mupd(k["dof"], k["strong"]["nx_local"], size, r[kernel])
+                gbs = m * 1e6 * BYTES_PER_UPDATE[kernel] / 1e9
+                print(f"   {kernel:9s} {mode:4s} fused C prototype: {r[kernel] * 1e3:8.2f} ms "
+                      f"{m:8.1f} Mupd/s  {gbs:5.2f} GB/s = {100 * gbs / bw['triad']:4.1f} % of "
+                      f"triad (max difference from numpy {r[kernel + '_diff']:.1e})")
     for n, t in res["spectral"].items():
         if t is not None:
             print(f"   FSM collide N={n}: {t * 1e3:8.1f} ms per call")
@@ -239,6 +327,18 @@ def tables(runs, args):
                 print(f"| {kernel} | {mode} (dof {k['dof']}) | {size} | {s['nx_local']} | "
                       f"{m:.1f} | {gbs:.2f} ({BYTES_PER_UPDATE[kernel]}) | "
                       f"{100 * gbs / r['stream']['triad']:.0f} % |")
+    for mode in ("full", "chu"):
+        for kernel in ("transport", "bgk"):
+            for size, r in sorted(by.items()):
+                fr = r["fused"].get(mode, {})
+                if kernel not in fr:
+                    continue
+                k = r["kernels"][mode]
+                m = mupd(k["dof"], k["strong"]["nx_local"], size, fr[kernel])
+                gbs = m * 1e6 * BYTES_PER_UPDATE[kernel] / 1e9
+                print(f"| {kernel}, fused C prototype | {mode} (dof {k['dof']}) | {size} | "
+                      f"{k['strong']['nx_local']} | {m:.1f} | {gbs:.2f} "
+                      f"({BYTES_PER_UPDATE[kernel]}) | {100 * gbs / r['stream']['triad']:.0f} % |")
     if 1 in by and 2 in by:
         scaling_tables(by)
     spectral_table(by)
@@ -318,6 +418,8 @@ def parse_args():
     parser.add_argument("--stream-mib", type=int, default=256, help="MiB per triad array")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--np", default="1,2", help="rank counts when started without mpirun")
+    parser.add_argument("--no-fused", dest="fused", action="store_false",
+                        help="skip the fused C prototypes (bench/kinetic_fused.c)")
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     return parser.parse_args()
 

@@ -1,0 +1,119 @@
+/* Prototype fused kernels for bench/bench_kinetic.py (not used by the solver).
+ *
+ * They compute exactly what hpcml.kinetic.transport.transport_step (MC limiter)
+ * and the update of hpcml.kinetic.bgk.bgk_step compute, but in one sweep over
+ * memory: each x-cell's velocity block is read once while its neighbours are
+ * still in cache, and every temporary is one cell's block (in L2).  The bench
+ * compiles this file with the system C compiler and measures how close such a
+ * kernel comes to the triad roofline, next to the numpy kernels.
+ *
+ * Layout: f is (cells, dof) row-major float64; the dof of one cell is a sequence
+ * of `rows` rows of `inner` values whose x-velocity has one sign per row
+ * (full mode: row = v_x index, inner = n*n, one velocity per row; Chu mode: rows
+ * are the halves of g and h with v < 0 and v > 0, one velocity per value).
+ */
+#include <math.h>
+#include <stddef.h>
+
+static inline double mc(double a, double b) {
+    double m = fmin(2.0 * fmin(fabs(a), fabs(b)), 0.5 * fabs(a + b));
+    return (a * b > 0.0) ? copysign(m, a) : 0.0;
+}
+
+/* Upwind MUSCL flux of one row through the face between ghosted cells c-1|c. */
+static void face_row(const double *fm2, const double *fm1, const double *f0,
+                     const double *fp1, const double *v, int per_value, int inner,
+                     double *flux) {
+    double v0 = v[0];
+    if (v0 > 0.0) {
+        for (int k = 0; k < inner; k++) {
+            double vk = per_value ? v[k] : v0;
+            double s = mc(fm1[k] - fm2[k], f0[k] - fm1[k]);
+            flux[k] = vk * (fm1[k] + 0.5 * s);
+        }
+    } else {
+        for (int k = 0; k < inner; k++) {
+            double vk = per_value ? v[k] : v0;
+            double s = mc(f0[k] - fm1[k], fp1[k] - f0[k]);
+            flux[k] = vk * (f0[k] - 0.5 * s);
+        }
+    }
+}
+
+/* One forward-Euler stage: out (nx, dof) from the ghosted f (nx + 4, dof).
+ * v: per row (per_value = 0, `rows` values) or per value (per_value = 1, dof values).
+ * flux: scratch (2, dof). */
+void transport_mc(const double *f, const double *v, int per_value, int rows, int inner,
+                  int nx, double nu, double *out, double *flux) {
+    size_t dof = (size_t)rows * inner;
+    for (int i = 0; i <= nx; i++) {            /* face i: left face of interior cell i */
+        const double *fm2 = f + (size_t)i * dof;
+        double *face = flux + (size_t)(i & 1) * dof;
+        const double *prev = flux + (size_t)((i + 1) & 1) * dof;
+        for (int r = 0; r < rows; r++) {
+            size_t o = (size_t)r * inner;
+            const double *vr = per_value ? v + o : v + r;
+            face_row(fm2 + o, fm2 + dof + o, fm2 + 2 * dof + o, fm2 + 3 * dof + o, vr,
+                     per_value, inner, face + o);
+        }
+        if (i > 0) {
+            const double *fc = fm2 + dof;      /* interior cell i - 1 */
+            double *oc = out + (size_t)(i - 1) * dof;
+            for (size_t k = 0; k < dof; k++) oc[k] = fc[k] - nu * (face[k] - prev[k]);
+        }
+    }
+}
+
+/* Conserved moments (rho, rho u_x, rho u_y, rho u_z, E) of nc cells of n^3 values. */
+void moments_full(const double *f, const double *v, int n, int nc, double w, double *cons) {
+    size_t dof = (size_t)n * n * n;
+    for (int c = 0; c < nc; c++) {
+        const double *fc = f + c * dof;
+        double m = 0, px = 0, py = 0, pz = 0, e = 0;
+        for (int i = 0; i < n; i++) {
+            double sx = 0, sy = 0, sz = 0, ei = 0;
+            for (int j = 0; j < n; j++) {
+                const double *row = fc + ((size_t)i * n + j) * n;
+                double s = 0, s1 = 0, s2 = 0;
+                for (int k = 0; k < n; k++) {
+                    s += row[k];
+                    s1 += row[k] * v[k];
+                    s2 += row[k] * v[k] * v[k];
+                }
+                sx += s;
+                sy += s * v[j];
+                sz += s1;
+                ei += s2 + s * v[j] * v[j];
+            }
+            m += sx;
+            px += sx * v[i];
+            py += sy;
+            pz += sz;
+            e += ei + sx * v[i] * v[i];
+        }
+        cons[5 * c] = w * m;
+        cons[5 * c + 1] = w * px;
+        cons[5 * c + 2] = w * py;
+        cons[5 * c + 3] = w * pz;
+        cons[5 * c + 4] = 0.5 * w * e;
+    }
+}
+
+/* out = M + keep (f - M), M = ea[c] ex[c,i] ey[c,j] ez[c,k] (the separable discrete Maxwellian). */
+void relax_full(const double *f, const double *ea, const double *ex, const double *ey,
+                const double *ez, int n, int nc, double keep, double *out) {
+    size_t dof = (size_t)n * n * n;
+    for (int c = 0; c < nc; c++) {
+        const double *x = ex + (size_t)c * n, *y = ey + (size_t)c * n, *z = ez + (size_t)c * n;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                double axy = ea[c] * x[i] * y[j];
+                size_t o = c * dof + ((size_t)i * n + j) * n;
+                for (int k = 0; k < n; k++) {
+                    double m = axy * z[k];
+                    out[o + k] = m + keep * (f[o + k] - m);
+                }
+            }
+        }
+    }
+}
