@@ -1,10 +1,11 @@
-"""Run the embedded default job on this machine.
+"""Run the embedded default job: the whole concurrent-learning loop, small, on this machine.
 
-Until the concurrent-learning loop exists (issue 7) the demo is an MPI smoke
-job: every rank takes a share of the embedded water sample, the ranks append
-it collectively to a parallel HDF5 frame store, rank 0 writes the same frames
-serially, and the job checks that both files are identical.  Run it as
-``mpirun -n 2 hpcml demo`` (``make demo``) or serially.
+A 27-molecule water box, initial data from perturbed copies labeled by CP2K
+GFN1-xTB, a small 4-member DeepPot-SE ensemble, DPMD exploration at 300 and
+400 K, candidates labeled by CP2K, three iterations, then the final ensemble
+tested on explored frames it never saw, a report and a one-line verdict.
+Run it as ``mpirun -n 2 hpcml demo`` (``make demo``) or serially; re-running
+resumes.  ``hpcml run`` takes the same config (``inputs/demo.yaml``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
     parser.add_argument("--config", type=Path, default=None,
                         help="config file (default: the embedded hpcml/data/demo.yaml)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="output directory (default: demo.output of the config)")
-    parser.add_argument("--frames-per-rank", type=int, default=None,
-                        help="frames each rank writes per append (default from config)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="run directory (default: run.workdir of the config)")
+    parser.add_argument("--max-iterations", type=int, default=None,
+                        help="iterations at most")
+    parser.add_argument("--continue-changed", action="store_true",
+                        help="continue a run directory made by a different config")
+    parser.add_argument("--no-report", action="store_true", help="skip the plots")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object with the run's figures as the last line")
 
 
 def embedded_config() -> Path:
@@ -30,22 +36,10 @@ def embedded_config() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the config, run the smoke job, print the verdict on rank 0."""
-    from hpcml.cli.common import parallel_job
+    """Run the loop on the demo config."""
+    from hpcml.cli.run import run_loop, with_overrides
     from hpcml.config import load_config
-    from hpcml.workflow.smoke import run_smoke_job
 
-    config = load_config(args.config or embedded_config())
-    demo, data = config.demo, config.data
-    with parallel_job(args, config) as ctx:
-        report = run_smoke_job(
-            ctx, system=data.systems[0], fmt=data.format, type_map=list(data.type_map),
-            frames_per_rank=args.frames_per_rank or demo.frames_per_rank,
-            repeats=demo.repeats, outdir=args.output or demo.output,
-            writer=config.parallel.hdf5_writer,
-        )
-        if ctx.is_root:
-            print(f"hpcml demo: {report.verdict()}")
-            print("hpcml demo: the concurrent-learning loop (explore -> label -> train) "
-                  "is not built yet (issue 7); this demo ran the MPI + parallel HDF5 smoke job.")
-    return 0
+    path = args.config or embedded_config()
+    config = with_overrides(load_config(path), args)
+    return run_loop(args, config, str(Path(path).resolve()), "hpcml demo")

@@ -18,19 +18,19 @@ from hpcml import __version__
 
 #: name -> (module under hpcml.cli, one-line help)
 BUILT = {
-    "demo": ("demo", "embedded default job on this machine (MPI smoke job for now)"),
+    "demo": ("demo", "embedded default: the whole loop, small, on this machine"),
     "config": ("config", "validate a config / print its JSON schema or docs"),
     "train": ("train", "train a Deep Potential ensemble"),
     "md": ("md", "DPMD exploration with an ensemble: deviation, candidates"),
     "test": ("test", "energy/force RMSE of a model on labeled data"),
     "label": ("label", "label a candidate file with CP2K"),
+    "run": ("run", "concurrent-learning loop; re-running resumes"),
+    "status": ("status", "iteration, stage, accurate/candidate/failed %%"),
+    "report": ("report", "plots (PNG) + summary of a run"),
 }
 
 #: name -> (issue that builds it, one-line help, positional arguments)
 PENDING = {
-    "run": (7, "concurrent-learning loop; re-running resumes", ["config"]),
-    "status": (7, "iteration, stage, accurate/candidate/failed %%", ["workdir"]),
-    "report": (7, "plots (PNG) + summary of a run", ["workdir"]),
     "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
     "moments": (9, "ML moment method: train, solve, run", ["action"]),
 }

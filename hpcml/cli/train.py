@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from hpcml.train.ensemble import train_ensemble
 
     config = apply_overrides(load_config(args.config), args)
-    if config.data is None:
-        raise ConfigError(f"{args.config}: no `data` section; training needs data.systems "
+    if config.data is None or not config.data.systems:
+        raise ConfigError(f"{args.config}: no data.systems; training needs data.systems "
                           "and data.type_map")
     with parallel_job(args, config) as ctx:
         result = train_ensemble(ctx, model_spec(config), config.train,

@@ -17,7 +17,8 @@ class DataSection(Section):
     type_map: list[str] = Field(
         ..., min_length=1, description="element symbol of each atom type, e.g. [O, H]")
     systems: list[InputPath] = Field(
-        ..., min_length=1, description="data paths, relative to the config file")
+        default_factory=list, description="data paths, relative to the config file "
+        "(may be empty for `hpcml run` with loop.init)")
     format: Literal["auto", "deepmd/npy", "hdf5", "extxyz"] = Field(
         "auto", description="format of the systems; auto detects it from each path")
 

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from hpcml.config.base import Section
 from hpcml.config.data import DataSection
-from hpcml.config.demo import DemoSection
 from hpcml.config.label import LabelSection
+from hpcml.config.loop import LoopSection
 from hpcml.config.md import MdSection
 from hpcml.config.model_section import ModelSection
 from hpcml.config.parallel import ParallelSection
@@ -26,10 +26,11 @@ class HpcmlConfig(Section):
     parallel: ParallelSection = Field(
         default_factory=ParallelSection, description="threads, device, HDF5 writer")
     data: DataSection | None = Field(None, description="labeled systems to read")
-    demo: DemoSection = Field(default_factory=DemoSection, description="the demo job")
     model: ModelSection = Field(default_factory=ModelSection,
                                 description="DeepPot-SE hyper-parameters")
     train: TrainSection = Field(default_factory=TrainSection,
                                 description="ensemble training")
     md: MdSection = Field(default_factory=MdSection, description="DPMD exploration")
     label: LabelSection = Field(default_factory=LabelSection, description="CP2K labeling")
+    loop: LoopSection = Field(default_factory=LoopSection,
+                              description="the concurrent-learning loop (hpcml run)")

@@ -154,6 +154,8 @@ class Walker:
                 self._progress(state, step + 1, last_log - t0, first)
         seconds = time.perf_counter() - t0
         candidates = self._finish()
+        self.counts = self.ctx.comm.bcast(self._devi_counts() if self.ctx.is_root else None,
+                                          root=0)
         timers = {k: allreduce_max(self.ctx, v) for k, v in self.forces.timers.items()}
         return WalkerResult(self.index, self.structure.n_atoms, self.ctx.size,
                             cfg.steps - first, seconds, sum(self.counts.values()),
@@ -301,6 +303,18 @@ class Walker:
                   self.index, step, self.cfg.steps, temp, state.energy,
                   done * self.cfg.dt * 1e-6 / max(seconds, 1e-9) * 86400,
                   1e6 * seconds / (done * self.structure.n_atoms))
+
+    def _devi_counts(self) -> dict[str, int]:
+        """Accurate/candidate/failed counts of the whole run from ``devi.out``.
+
+        ``devi.out`` is cut back to the checkpoint on restart, so these counts
+        cover every checked frame exactly once, however often the run restarted.
+        """
+        self._flush_devi()
+        data = np.loadtxt(self.out / "devi.out", comments="#", ndmin=2)
+        cls = classify(data[:, 4], self.trust) if data.size else np.zeros(0, int)
+        return {name: int((cls == k).sum())
+                for k, name in enumerate(("accurate", "candidate", "failed"))}
 
     def _finish(self) -> int:
         """Keep at most ``max_candidates`` pool frames in ``candidates.h5``; their count."""

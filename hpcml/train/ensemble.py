@@ -7,7 +7,10 @@ differ in their seed (initial parameters and frame order).  At the end the
 members are gathered on rank 0 and written to ``out/ensemble.pt``.
 
 Re-running the same command continues: a member whose ``checkpoint.pt``
-exists restarts from it, and a finished member is not trained again.
+exists restarts from it, and a finished member is not trained again.  With
+``init`` (a previous ensemble, as in DP-GEN's later iterations) member k
+starts from the parameters and statistics of ``init`` member ``k mod K'``
+instead of a fresh network.
 """
 
 from __future__ import annotations
@@ -50,8 +53,12 @@ def options_from_config(cfg: TrainSection, member: int, n_workers: int) -> Train
 
 def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
                    systems: list[str | os.PathLike], fmt: str = "auto",
-                   out: str | os.PathLike | None = None) -> dict:
+                   out: str | os.PathLike | None = None,
+                   init: Committee | None = None) -> dict:
     """Train ``cfg.n_models`` members; rank 0 writes ``out/ensemble.pt``.
+
+    ``init``, when given, is the ensemble whose members the new ones start
+    from (fine-tuning); its hyper-parameters must equal ``spec``.
 
     Returns
     -------
@@ -73,7 +80,9 @@ def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
               group.size, averager.name)
     results = {}
     for member in range(group.group, cfg.n_models, n_groups):
-        results[member] = _train_member(member, spec, cfg, train, valid, group, averager, out)
+        start = None if init is None else init.models[member % len(init.models)]
+        results[member] = _train_member(member, spec, cfg, train, valid, group, averager, out,
+                                        start)
     averager.close()
     gathered = ctx.comm.gather(results if group.is_root else {}, root=0)
     if not ctx.is_root:
@@ -84,20 +93,28 @@ def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
             "metrics": [merged[k]["metrics"] for k in range(cfg.n_models)]}
     path = Committee(members, info).save(out / "ensemble.pt")
     _log.info("wrote %s (%d member(s))", path, len(members))
-    return {"path": path, "metrics": info["metrics"],
+    return {"path": path, "metrics": info["metrics"], "n_train": len(train), "n_valid": len(valid),
             "seconds_per_step": [merged[k]["seconds_per_step"] for k in range(cfg.n_models)]}
 
 
 def _train_member(member: int, spec: DeepPotSpec, cfg: TrainSection, train: list,
-                  valid: list, group: Context, averager: object, out: Path) -> dict:
+                  valid: list, group: Context, averager: object, out: Path,
+                  start: DeepPot | None = None) -> dict:
     """Train (or finish) one member on ``group``; returns its model and metrics."""
     model = DeepPot(dataclasses.replace(spec, seed=cfg.seed + member))
+    if start is not None:
+        if start.spec.to_dict() | {"seed": 0} != model.spec.to_dict() | {"seed": 0}:
+            from hpcml.errors import ConfigError
+
+            raise ConfigError("the ensemble to fine-tune has other hyper-parameters than the "
+                              "`model` section; start a new run directory")
+        model.load_state_dict(start.state_dict())
     options = options_from_config(cfg, member, group.size)
     trainer = Trainer(model, train, valid, options, group, averager, out / f"member_{member}")
     checkpoint = trainer.out / "checkpoint.pt"
     if checkpoint.exists():
         trainer.restore(checkpoint)
-    else:
+    elif start is None:
         trainer.initialize_from_data()
     _log.info("member %d: steps %d..%d", member, trainer.step, options.steps)
     t0, step0 = time.perf_counter(), trainer.step

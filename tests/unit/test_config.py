@@ -33,19 +33,19 @@ def test_defaults_from_empty_file(tmp_path):
 
 
 def test_yaml_and_json_agree(tmp_path):
-    data = {"parallel": {"threads_per_rank": 2}, "demo": {"repeats": 5}}
+    data = {"parallel": {"threads_per_rank": 2}, "loop": {"max_iterations": 5}}
     from_json = load_config(write(tmp_path, json.dumps(data), "c.json"))
-    text = "parallel: {threads_per_rank: 2}\ndemo: {repeats: 5}\n"
+    text = "parallel: {threads_per_rank: 2}\nloop: {max_iterations: 5}\n"
     from_yaml = load_config(write(tmp_path, text))
     assert from_json == from_yaml
-    assert from_yaml.demo.repeats == 5
+    assert from_yaml.loop.max_iterations == 5
 
 
 def test_shipped_configs_are_valid():
     for path in [ROOT / "inputs" / "demo.yaml", ROOT / "hpcml" / "data" / "demo.yaml"]:
         config = load_config(path)
         assert config.data.type_map == ["O", "H"]
-        assert (config.data.systems[0] / "type.raw").exists()
+        assert all(p.exists() for p in config.loop.init.structures)
 
 
 def test_unknown_nested_key_did_you_mean(tmp_path):
@@ -59,8 +59,8 @@ def test_unknown_top_level_key_did_you_mean(tmp_path):
 
 
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path):
-    text = error_of(tmp_path, "demo: {zzz: 1}\n")
-    assert "valid keys here: frames_per_rank, repeats, output" in text
+    text = error_of(tmp_path, "loop: {init: {zzz: 1}}\n")
+    assert "valid keys here: structures, replicate, n_perturbed" in text
 
 
 def test_literal_lists_allowed_values(tmp_path):
@@ -69,10 +69,10 @@ def test_literal_lists_allowed_values(tmp_path):
 
 
 def test_wrong_type_and_bound(tmp_path):
-    text = error_of(tmp_path, "demo: {frames_per_rank: many, repeats: 0}\n")
+    text = error_of(tmp_path, "loop: {max_iterations: many, check_frames: -1}\n")
     assert "2 problem(s)" in text
-    assert "demo.frames_per_rank: input should be a valid integer" in text
-    assert "demo.repeats: input should be greater than or equal to 1 (got 0)" in text
+    assert "loop.max_iterations: input should be a valid integer" in text
+    assert "loop.check_frames: input should be greater than or equal to 0 (got -1)" in text
 
 
 def test_unknown_element_names_nearest(tmp_path):
@@ -88,14 +88,14 @@ def test_repeated_element(tmp_path):
 
 
 def test_missing_required_key(tmp_path):
-    assert "data.systems: required key is missing" in error_of(tmp_path, "data: {type_map: [O]}\n")
+    assert "data.type_map: required key is missing" in error_of(tmp_path, "data: {systems: []}\n")
 
 
 def test_relative_input_paths_resolve_against_config_dir(tmp_path):
     (tmp_path / "sys").mkdir()
     config = load_config(write(tmp_path, "data: {type_map: [O], systems: [sys]}\n"))
     assert config.data.systems == [tmp_path / "sys"]
-    assert config.demo.output == Path("demo-out")  # outputs stay relative to the cwd
+    assert config.run.workdir == Path("runs/hpcml")  # outputs stay relative to the cwd
 
 
 def test_missing_input_path_names_key(tmp_path):
@@ -135,8 +135,8 @@ def test_json_schema_is_strict():
     sections = schema["$defs"]
     assert schema["additionalProperties"] is False
     assert all(s["additionalProperties"] is False for s in sections.values())
-    assert set(schema["properties"]) == {"run", "parallel", "data", "demo", "model", "train",
-                                         "md", "label"}
+    assert {"run", "parallel", "data", "model", "train", "md", "label",
+            "loop"} <= set(schema["properties"])
 
 
 def test_docs_are_up_to_date():
@@ -144,9 +144,9 @@ def test_docs_are_up_to_date():
 
 
 def test_cli_check_ok_and_error(tmp_path, capsys):
-    good = write(tmp_path, "demo: {repeats: 2}\n", "good.yaml")
+    good = write(tmp_path, "loop: {max_iterations: 2}\n", "good.yaml")
     assert main(["config", "check", str(good)]) == 0
-    assert "good.yaml: OK (sections: demo)" in capsys.readouterr().out
+    assert "good.yaml: OK (sections: loop)" in capsys.readouterr().out
     bad = write(tmp_path, "parallel: {hdf5_writter: mpio}\n", "bad.yaml")
     assert main(["config", "check", str(bad)]) == 2
     assert "did you mean 'hdf5_writer'?" in capsys.readouterr().err

@@ -1,0 +1,351 @@
+"""The concurrent-learning loop (``hpcml run``): init -> (train -> explore -> label)* -> check.
+
+Every stage runs on all ranks of the job's Context (training splits them by
+ensemble member, exploration by walker, labeling by CP2K task) and is
+recorded in the run journal (:mod:`hpcml.workflow.journal`) only after its
+outputs are complete on disk.  Re-running the same command after a kill (any
+signal, at any moment) skips finished stages and resumes the unfinished one
+from its own checkpoints, so no frame is labeled, added or lost twice: each
+stage writes its own files (atomically) and the training set of iteration
+``i`` is the initial data plus the labeled stores of iterations ``< i``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpcml.errors import ConfigError
+from hpcml.workflow.journal import Journal
+from hpcml.workflow.rundir import RunDir, claim
+
+if TYPE_CHECKING:
+    from hpcml.config.model import HpcmlConfig
+    from hpcml.io import Frames
+    from hpcml.parallel import Context
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    """How the loop ended (the same on every rank)."""
+
+    iterations: int          # iterations whose exploration ran
+    converged: bool
+    accurate: list[float]    # accurate fraction of each iteration
+    check: dict              # final check (may be empty)
+
+
+class Loop:
+    """One run directory driven by one config; see the module docstring.
+
+    Parameters
+    ----------
+    ctx
+        The job's Context.
+    config
+        The validated config (``data``/``loop.init``, ``model``, ``train``,
+        ``md``, ``label``, ``loop`` sections).
+    spec
+        DeepPot hyper-parameters (``model`` section and type map).
+    workdir
+        Run directory (default ``config.run.workdir``).
+    source
+        Where the config came from (for messages and ``run.json``).
+    continue_changed
+        Accept a run directory made by a different config.
+    """
+
+    def __init__(self, ctx: Context, config: HpcmlConfig, spec: object,
+                 workdir: str | Path | None = None, source: str = "<config>",
+                 continue_changed: bool = False):
+        from hpcml.parallel import collective_call
+
+        self.ctx, self.config, self.spec = ctx, config, spec
+        self.dirs = RunDir(Path(workdir or config.run.workdir))
+        _check_config(config)
+        dump = config.model_dump(mode="json")
+        collective_call(ctx, claim if ctx.is_root else lambda *_: None, self.dirs, dump, source,
+                        continue_changed)
+        ctx.comm.barrier()
+        self.journal = Journal(self.dirs.root, writable=ctx.is_root)
+
+    # -- driver ------------------------------------------------------------------
+    def run(self) -> LoopResult:
+        """Run (or resume) the loop until it converges or reaches max_iterations."""
+        loop = self.config.loop
+        if self.ctx.is_root:
+            self.journal.note("run-start", ranks=self.ctx.size)
+        self._stage("init", self._init)
+        accurate: list[float] = []
+        converged = False
+        last = -1
+        for i in range(loop.max_iterations):
+            _log.info("== iteration %d/%d ==", i + 1, loop.max_iterations)
+            self._stage(f"iter.{i:03d}/train", lambda i=i: self._train(i))
+            explored = self._stage(f"iter.{i:03d}/explore", lambda i=i: self._explore(i))
+            last = i
+            accurate.append(explored["fractions"]["accurate"])
+            _log.info("iteration %d: accurate %.1f %%, candidates %.1f %%, failed %.1f %% of %d "
+                      "frames", i, 100 * explored["fractions"]["accurate"],
+                      100 * explored["fractions"]["candidate"],
+                      100 * explored["fractions"]["failed"], explored["frames_checked"])
+            recent = accurate[-loop.converge_iterations:]
+            if len(recent) == loop.converge_iterations and \
+                    min(recent) >= loop.converge_fraction:
+                converged = True
+                _log.info("converged: accurate fraction >= %.3f in the last %d iteration(s)",
+                          loop.converge_fraction, loop.converge_iterations)
+                break
+            if i + 1 < loop.max_iterations:
+                self._stage(f"iter.{i:03d}/label", lambda i=i: self._label(i))
+        check = {}
+        if loop.check_frames and last >= 0:
+            check = self._stage("check", lambda: self._check(last))
+        if self.ctx.is_root:
+            self.journal.note("run-end", converged=converged, iterations=last + 1)
+        return LoopResult(iterations=last + 1, converged=converged, accurate=accurate,
+                          check=check)
+
+    def _stage(self, name: str, body: object) -> dict:
+        """Run stage ``name`` unless the journal says it finished; returns its summary."""
+        if self.journal.is_done(name):
+            _log.info("%s: done earlier (journal), skipped", name)
+            return self.journal.summary(name)
+        attempt = self.journal.stages.get(name)
+        if attempt is not None and attempt.attempts:
+            _log.info("%s: resuming an interrupted attempt", name)
+        started = self.journal.start(name) if self.ctx.is_root else time.time()
+        summary = body()
+        summary = self.ctx.comm.bcast(summary, root=0)
+        self.ctx.comm.barrier()
+        self.journal.done(name, started, summary)
+        return summary
+
+    # -- stages ------------------------------------------------------------------
+    def _label_section(self, out: Path, workdir: Path):  # noqa: ANN202
+        """The ``label`` section with this stage's output and task directories."""
+        return self.config.label.model_copy(update={"out": out, "workdir": workdir,
+                                                    "append": False})
+
+    def _init(self) -> dict:
+        """Initial data: the given systems, plus perturbed structures labeled by CP2K."""
+        from hpcml.explore.perturb import perturbed_frames
+        from hpcml.explore.system import load_structure
+        from hpcml.io import Frames
+        from hpcml.label import label_frames
+
+        given = [str(p) for p in (self.config.data.systems if self.config.data else [])]
+        summary = {"given": given, "n_labeled": 0}
+        init = self.config.loop.init
+        if init is None:
+            return summary
+        rng = np.random.default_rng([self.config.run.seed, 1])
+        parts = []
+        for path in init.structures:
+            base = load_structure(path, 0, list(self.spec.type_map)).replicate(
+                tuple(init.replicate))
+            parts.append(perturbed_frames(base, init.n_perturbed, init.cell_perturb,
+                                          init.atom_perturb, rng))
+        frames = Frames.concat(parts)
+        _log.info("init: labeling %d perturbed frame(s) of %d structure(s)", len(frames),
+                  len(parts))
+        result = label_frames(self.ctx, self._label_section(self.dirs.init / "labeled.h5",
+                                                            self.dirs.init / "label-work"),
+                              frames, candidates="perturbed structures")
+        summary.update(result.as_dict())
+        return summary
+
+    def training_systems(self, i: int) -> list[str]:
+        """Data of iteration ``i``: given systems, init labels, labels of iterations < i."""
+        systems = list(self.journal.summary("init").get("given", []))
+        if self.journal.summary("init").get("n_labeled", 0):
+            systems.append(str(self.dirs.init / "labeled.h5"))
+        for j in range(i):
+            if self.journal.summary(f"iter.{j:03d}/label").get("n_labeled", 0):
+                systems.append(str(self.dirs.label(j) / "labeled.h5"))
+        return systems
+
+    def _train(self, i: int) -> dict:
+        """Train the ensemble of iteration ``i`` (fine-tuned from ``i - 1``)."""
+        from hpcml.molecular.committee import Committee
+        from hpcml.train.ensemble import train_ensemble
+
+        loop, cfg = self.config.loop, self.config.train
+        init = None
+        if i > 0:
+            cfg = cfg.model_copy(update={
+                "steps": loop.finetune_steps, "start_lr": loop.finetune_start_lr,
+                "start_pref_e": loop.finetune_start_pref_e,
+                "start_pref_f": loop.finetune_start_pref_f})
+            init = Committee.load(self.dirs.train(i - 1) / "ensemble.pt")
+        systems = self.training_systems(i)
+        if not systems:
+            raise ConfigError("no training data: give data.systems or loop.init.structures")
+        result = train_ensemble(self.ctx, self.spec, cfg, systems, "auto",
+                                out=self.dirs.train(i), init=init)
+        if not self.ctx.is_root:
+            return {}
+        return {"systems": systems, "steps": cfg.steps, "n_train": result["n_train"],
+                "n_valid": result["n_valid"], "metrics": result["metrics"],
+                "seconds_per_step": result["seconds_per_step"],
+                "finetune": init is not None}
+
+    def walker_sections(self, i: int) -> list:
+        """Walkers of iteration ``i``: structures x temperatures x pressures."""
+        from hpcml.config.md import WalkerSection
+
+        stage, md = self.config.loop.stage(i), self.config.md
+        init = self.config.loop.init
+        structures = list(stage.structures) or (list(init.structures) if init else []) or \
+            ([md.structure] if md.structure else [])
+        if not structures:
+            raise ConfigError("loop.schedule: no start structure; set loop.schedule[].structures, "
+                              "loop.init.structures or md.structure")
+        walkers = []
+        for path in structures:
+            for temp in stage.temperatures:
+                for press in stage.pressures:
+                    walkers.append(WalkerSection(
+                        structure=path, temperature=temp, pressure=press,
+                        seed=md.seed + 1000 * i + len(walkers)))
+        return walkers
+
+    def _explore(self, i: int) -> dict:
+        """DPMD walkers with the iteration's ensemble; candidates capped and selected."""
+        from hpcml.explore.job import run_md
+        from hpcml.io import Frames
+        from hpcml.io.store import read_frames, write_frames
+        from hpcml.molecular.committee import Committee
+
+        stage, loop = self.config.loop.stage(i), self.config.loop
+        md = self.config.md.model_copy(update={
+            "walkers": self.walker_sections(i), "steps": stage.steps,
+            "ensemble": stage.ensemble or self.config.md.ensemble})
+        committee = Committee.load(self.dirs.train(i) / "ensemble.pt")
+        out = self.dirs.explore(i)
+        summary = run_md(self.ctx, committee, md, out=out)
+        selected = None
+        if self.ctx.is_root:
+            frames = read_frames(out / "candidates.h5")
+            keep = np.arange(len(frames))
+            if len(frames) > loop.max_candidates:
+                keep = np.linspace(0, len(frames) - 1, loop.max_candidates).round().astype(int)
+            selected = _with_iteration(frames.select(keep), i)
+        else:
+            selected = Frames.empty(committee.type_map)
+        write_frames(out / "selected.h5", selected, self.ctx)
+        summary = dict(summary)
+        summary["selected"] = int(len(selected)) if self.ctx.is_root else 0
+        summary["steps"] = stage.steps
+        summary["walker_settings"] = [
+            {"structure": str(w.structure), "temperature": w.temperature,
+             "pressure": w.pressure} for w in md.walkers]
+        if summary["candidates"] == 0:
+            _log.warning("iteration %d: no candidates (accurate %.1f %%, failed %.1f %%); the "
+                         "loop continues", i, 100 * summary["fractions"]["accurate"],
+                         100 * summary["fractions"]["failed"])
+        return summary
+
+    def _label(self, i: int) -> dict:
+        """Label the selected candidates of iteration ``i`` with CP2K."""
+        from hpcml.io.store import read_frames
+        from hpcml.label import label_frames
+
+        path = self.dirs.explore(i) / "selected.h5"
+        frames = read_frames(path)
+        if len(frames) == 0:
+            _log.warning("iteration %d: nothing to label", i)
+            return {"n_candidates": 0, "n_labeled": 0, "n_failed": 0}
+        _log.info("iteration %d: labeling %d candidate(s)", i, len(frames))
+        result = label_frames(self.ctx, self._label_section(self.dirs.label(i) / "labeled.h5",
+                                                            self.dirs.label(i) / "work"),
+                              frames, candidates=str(path))
+        return result.as_dict()
+
+    def _check(self, last: int) -> dict:
+        """Label a random sample of the last iteration's trajectory; test the ensemble on it."""
+        import json
+
+        from hpcml.io import Frames
+        from hpcml.io.store import read_frames, write_frames
+        from hpcml.label import label_frames
+        from hpcml.train.evaluate import test_model
+
+        loop = self.config.loop
+        sample = None
+        if self.ctx.is_root:
+            sample = _trajectory_sample(self.dirs.explore(last), loop.check_frames,
+                                        np.random.default_rng([loop.check_seed, last]))
+        n = self.ctx.comm.bcast(len(sample) if sample is not None else 0, root=0)
+        if n == 0:
+            _log.warning("check: the last iteration wrote no trajectory frames")
+            return {}
+        out = self.dirs.check
+        if self.ctx.is_root:
+            out.mkdir(parents=True, exist_ok=True)
+        else:
+            sample = Frames.empty(self.spec.type_map)
+        write_frames(out / "sample.h5", sample, self.ctx)
+        frames = read_frames(out / "sample.h5")
+        result = label_frames(self.ctx, self._label_section(out / "labeled.h5", out / "work"),
+                              frames, candidates=str(out / "sample.h5"))
+        check = {"iteration": last, "sampled": n, "n_labeled": result.n_labeled}
+        if self.ctx.is_root and result.n_labeled:
+            _, overall = test_model(self.dirs.train(last) / "ensemble.pt", [out / "labeled.h5"])
+            check.update({k: overall[k] for k in ("energy_rmse_per_atom_meV",
+                                                  "force_rmse_eV_per_A", "force_mae_eV_per_A")})
+            (out / "result.json").write_text(json.dumps(check, indent=1) + "\n")
+            _log.info("check: final ensemble on %d unseen explored frame(s): energy %.2f "
+                      "meV/atom, force %.3f eV/A", result.n_labeled,
+                      check["energy_rmse_per_atom_meV"], check["force_rmse_eV_per_A"])
+        return check
+
+
+def _with_iteration(frames: Frames, i: int) -> Frames:
+    """``frames`` tagged with the iteration that found them (``iteration`` key)."""
+    from hpcml.io import Frames
+
+    return Frames(frames.type_map, {**frames.arrays,
+                                    "iteration": np.full(len(frames), i, dtype=np.int64)})
+
+
+def _trajectory_sample(explore: Path, n: int, rng: np.random.Generator) -> Frames | None:
+    """Up to ``n`` random frames of the walkers' ``traj.h5`` files in ``explore``."""
+    from hpcml.io import Frames
+    from hpcml.io.store import read_frames
+
+    parts = []
+    for path in sorted(explore.glob("walker_*/traj.h5")):
+        frames = read_frames(path)
+        # a restarted walker rewrites the frames after its checkpoint: keep the last copy
+        _, last = np.unique(frames["frame_id"][::-1], return_index=True)
+        if len(frames):
+            parts.append(frames.select(np.sort(len(frames) - 1 - last)))
+    if not parts:
+        return None
+    frames = Frames.concat(parts)
+    pick = np.sort(rng.choice(len(frames), size=min(n, len(frames)), replace=False))
+    return frames.select(pick)
+
+
+def _check_config(config: HpcmlConfig) -> None:
+    """Loop-level checks that no single section can make."""
+    md = config.md
+    if md.trust_lo >= md.trust_hi:
+        raise ConfigError(f"md.trust_lo ({md.trust_lo}) must be below md.trust_hi "
+                          f"({md.trust_hi})")
+    if config.data is None:
+        raise ConfigError("the loop needs a `data` section with type_map (and the given "
+                          "labeled systems, if any)")
+    if not config.data.systems and config.loop.init is None:
+        raise ConfigError("no initial data: give data.systems (labeled) or "
+                          "loop.init.structures (perturbed and labeled by CP2K)")
+    if config.loop.init is not None and not config.loop.init.structures:
+        raise ConfigError("loop.init.structures is empty; list the structures to perturb")

@@ -1,0 +1,146 @@
+"""What a run directory says about its run (``hpcml status``; the numbers of ``hpcml report``).
+
+Everything comes from the journal and ``run.json``: nothing here needs the
+ranks of the run or stops it, so ``hpcml status`` may be run while the job
+is going.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from hpcml.errors import UserError
+from hpcml.workflow.journal import JOURNAL, Journal
+from hpcml.workflow.rundir import RunDir
+
+STAGE_KINDS = ("init", "train", "explore", "label", "check")
+
+
+def _kind(stage: str) -> str:
+    """``iter.003/train`` -> ``train``."""
+    return stage.split("/")[-1]
+
+
+def _iteration(stage: str) -> int | None:
+    """``iter.003/train`` -> 3; None for init/check."""
+    return int(stage[5:8]) if stage.startswith("iter.") else None
+
+
+def collect(workdir: str | Path) -> dict:
+    """Numbers describing the run in ``workdir`` (JSON-ready).
+
+    Raises
+    ------
+    UserError
+        When ``workdir`` is not a run directory.
+    """
+    dirs = RunDir(Path(workdir))
+    if not (dirs.root / JOURNAL).exists():
+        raise UserError(f"{dirs.root}: not an hpcml run directory (no {JOURNAL}); give the "
+                        "run.workdir of a config run with `hpcml run`")
+    journal = Journal(dirs.root, writable=False)
+    config = json.loads(dirs.run_json.read_text())["config"] if dirs.run_json.exists() else {}
+    iterations: dict[int, dict] = {}
+    seconds = {k: 0.0 for k in STAGE_KINDS}
+    running = None
+    for name, rec in journal.stages.items():
+        kind, it = _kind(name), _iteration(name)
+        if rec.done is None:
+            running = {"stage": name, "since": rec.starts[-1], "attempts": rec.attempts}
+            continue
+        seconds[kind] += rec.seconds
+        if it is not None:
+            iterations.setdefault(it, {})[kind] = rec.summary | {"seconds": rec.seconds}
+    rows = []
+    explored = labeled = 0
+    for it in sorted(iterations):
+        stages = iterations[it]
+        row = {"iteration": it, "seconds": {k: v.get("seconds", 0.0) for k, v in stages.items()}}
+        if "train" in stages:
+            tr = stages["train"]
+            row["train_frames"] = tr.get("n_train", 0) + tr.get("n_valid", 0)
+            metrics = [m for m in tr.get("metrics", []) if m]
+            if metrics:
+                row["valid_rmse_f"] = sum(m.get("rmse_f", 0.0) for m in metrics) / len(metrics)
+        if "explore" in stages:
+            ex = stages["explore"]
+            row.update(frames_checked=ex["frames_checked"], fractions=ex["fractions"],
+                       candidates=ex["candidates"], selected=ex.get("selected", 0))
+            explored += ex["frames_checked"]
+        if "label" in stages:
+            row.update(labeled=stages["label"].get("n_labeled", 0),
+                       label_failed=stages["label"].get("n_failed", 0))
+            labeled += row["labeled"]
+        rows.append(row)
+    end = journal.last("run-end")
+    init = journal.summary("init")
+    return {
+        "workdir": str(dirs.root), "iterations": rows, "running": running,
+        "finished": end is not None and running is None and _after_last_start(journal, end),
+        "converged": bool(end and end.get("converged")),
+        "init_labeled": init.get("n_labeled", 0), "explored_frames": explored,
+        "labeled_frames": labeled,
+        "labeled_fraction": labeled / explored if explored else 0.0,
+        "check": journal.summary("check"), "stage_seconds": seconds,
+        "trust": {k: config.get("md", {}).get(k) for k in ("trust_lo", "trust_hi")},
+        "converge_fraction": config.get("loop", {}).get("converge_fraction"),
+    }
+
+
+def _after_last_start(journal: Journal, end: dict) -> bool:
+    """True when the run-end record is newer than the last run-start."""
+    start = journal.last("run-start")
+    return start is None or end["time"] >= start["time"]
+
+
+def format_status(info: dict) -> str:
+    """The table ``hpcml status`` prints."""
+    lines = [f"run {info['workdir']}"]
+    if info["running"]:
+        r = info["running"]
+        age = time.time() - r["since"]
+        lines.append(f"stage {r['stage']}: started {age:.0f} s ago (attempt {r['attempts']}; "
+                     "running, or interrupted - re-run `hpcml run` to resume)")
+    elif info["finished"]:
+        lines.append("finished: " + ("converged" if info["converged"] else
+                                     "reached loop.max_iterations"))
+    lines.append(f"initial labeled frames: {info['init_labeled']}")
+    lines.append(" iter  frames  accurate  candidate  failed  explored  selected  labeled  "
+                 "train(s) explore(s) label(s)")
+    for row in info["iterations"]:
+        fr = row.get("fractions", {})
+        sec = row["seconds"]
+        lines.append(
+            f"{row['iteration']:5d} {row.get('train_frames', 0):7d} "
+            f"{100 * fr.get('accurate', 0):8.1f}% {100 * fr.get('candidate', 0):9.1f}% "
+            f"{100 * fr.get('failed', 0):6.1f}% {row.get('frames_checked', 0):9d} "
+            f"{row.get('selected', 0):9d} {row.get('labeled', 0):8d} "
+            f"{sec.get('train', 0):8.1f} {sec.get('explore', 0):10.1f} {sec.get('label', 0):8.1f}")
+    lines.append(f"labeled {info['labeled_frames']} of {info['explored_frames']} explored "
+                 f"frames ({100 * info['labeled_fraction']:.2f} %)")
+    check = info["check"]
+    if check.get("force_rmse_eV_per_A") is not None:
+        lines.append(f"final ensemble on {check['n_labeled']} unseen explored frames: energy "
+                     f"{check['energy_rmse_per_atom_meV']:.2f} meV/atom, force "
+                     f"{check['force_rmse_eV_per_A']:.3f} eV/A")
+    lines.append("time per stage (s): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in info["stage_seconds"].items()))
+    return "\n".join(lines)
+
+
+def verdict(info: dict) -> str:
+    """One line: how the run ended and its figures of merit."""
+    acc = [row["fractions"]["accurate"] for row in info["iterations"] if "fractions" in row]
+    trend = " -> ".join(f"{100 * a:.0f}%" for a in acc) or "none"
+    state = ("converged" if info["converged"] else "not converged") if info["finished"] \
+        else "unfinished"
+    text = (f"{state} after {len(acc)} iteration(s); accurate fraction {trend}; labeled "
+            f"{info['labeled_frames']} of {info['explored_frames']} explored frames "
+            f"({100 * info['labeled_fraction']:.2f} %)")
+    check = info["check"]
+    if check.get("force_rmse_eV_per_A") is not None:
+        text += (f"; unseen frames: {check['energy_rmse_per_atom_meV']:.1f} meV/atom, "
+                 f"{check['force_rmse_eV_per_A']:.3f} eV/A")
+    return text
