@@ -83,7 +83,10 @@ log = logging.getLogger(__name__)
 MAXWELL_C = 5.0 / (8.0 * math.pi)
 """Carleman kernel constant ``c`` of ``B~ = c/|x|`` giving the BKW rate 1/6."""
 
-_CHUNK_BYTES = 64 * 2**20  # bound on one batched FFT's real output
+COLLISION_FREQUENCY = 2.0 * math.pi * MAXWELL_C
+"""Loss frequency per unit density, ``int b d sigma = 2 pi c = 5/4`` (untruncated kernel)."""
+
+_CHUNK_BYTES = 2 * 2**20  # cells per batched FFT: about this many bytes of f (cache)
 
 
 # ---------------------------------------------------------------------------
@@ -309,8 +312,8 @@ class SpectralBoltzmann:
         kw = {"workers": self.workers} if _HAVE_SCIPY_FFT else {}
         return _fft.rfftn(f, axes=(-3, -2, -1), **kw)
 
-    def _irfft(self, fh: np.ndarray) -> np.ndarray:
-        kw = {"workers": self.workers} if _HAVE_SCIPY_FFT else {}
+    def _irfft(self, fh: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        kw = {"workers": self.workers, "overwrite_x": overwrite} if _HAVE_SCIPY_FFT else {}
         return _fft.irfftn(fh, s=(self.n,) * 3, axes=(-3, -2, -1), **kw)
 
     def _check(self, f: np.ndarray) -> np.ndarray:
@@ -327,22 +330,24 @@ class SpectralBoltzmann:
         f = self._check(f)
         batch = f.reshape((-1,) + (self.n,) * 3)
         gain, loss = np.empty_like(batch), np.empty_like(batch)
-        cells = max(1, _CHUNK_BYTES // (8 * self.n**3 * 2))
+        cells = max(1, _CHUNK_BYTES // (8 * self.n**3))
         for c0 in range(0, len(batch), cells):
             gain[c0:c0 + cells], loss[c0:c0 + cells] = self._gain_loss(batch[c0:c0 + cells])
         return gain.reshape(f.shape), loss.reshape(f.shape)
 
     def _gain_loss(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gain and loss of a ``(B, n, n, n)`` batch."""
+        """Gain and loss of a ``(B, n, n, n)`` batch, one direction at a time."""
         fh = self._rfft(f)
-        loss = f * self._irfft(fh * self.loss_multiplier)
+        spectrum = fh * self.loss_multiplier
+        loss = f * self._irfft(spectrum, overwrite=True)
         gain = np.zeros_like(f)
-        per = max(1, _CHUNK_BYTES // (8 * f[0].size * len(f) * 2))
-        for j0 in range(0, self.n_angles, per):
-            js = slice(j0, j0 + per)
-            a = self._irfft(fh[:, None] * self.alpha[js])
-            b = self._irfft(fh[:, None] * self.alpha_perp[js])
-            gain += np.einsum("j,bj...->b...", self.weights[js], a * b)
+        for j, weight in enumerate(self.weights):
+            np.multiply(fh, self.alpha[j], out=spectrum)
+            a = self._irfft(spectrum, overwrite=True)
+            np.multiply(fh, self.alpha_perp[j], out=spectrum)
+            a *= self._irfft(spectrum, overwrite=True)
+            a *= weight
+            gain += a
         return self.scale * gain, self.scale * loss
 
     def collide(self, f: np.ndarray) -> np.ndarray:
@@ -361,6 +366,16 @@ class SpectralBoltzmann:
         """
         gain, loss = self.gain_loss(f)
         return gain - loss
+
+    def loss_frequency(self, f: np.ndarray) -> np.ndarray:
+        """Collision frequency ``nu(v)`` of the loss term, ``Q- = nu f`` (same shape as ``f``).
+
+        For Maxwell molecules ``nu = COLLISION_FREQUENCY * rho`` where the
+        truncation at ``R`` does not bite; the bound ``max nu`` is the
+        natural penalisation rate of an implicit-explicit scheme (Filbet-Jin).
+        """
+        f = self._check(f)
+        return self.scale * self._irfft(self._rfft(f) * self.loss_multiplier)
 
     def invariants(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mass, momentum and energy of ``q`` (e.g. of ``Q(f)``: their rates of change).

@@ -11,6 +11,7 @@ import pytest
 
 from hpcml.kinetic.grid import VelocityGrid
 from hpcml.kinetic.spectral import (
+    COLLISION_FREQUENCY,
     MAXWELL_C,
     SpectralBoltzmann,
     classical_collide,
@@ -77,6 +78,16 @@ def test_maxwellian_is_equilibrium(u):
     r16, r24 = rel(16), rel(24)
     assert r24 < 1e-5
     assert r24 < r16
+
+
+def test_loss_frequency_is_density_times_cross_section():
+    op = SpectralBoltzmann(32, L)
+    f = maxwellian(op.v, 0.7, (0.3, 0.0, 0.0), 0.6)
+    nu = op.loss_frequency(f)
+    centre = f > 1e-3 * f.max()                         # where |v - v*| < R covers f
+    np.testing.assert_allclose(nu[centre], COLLISION_FREQUENCY * 0.7, rtol=1e-6)
+    np.testing.assert_allclose(op.gain_loss(f)[1], nu * f, rtol=1e-12, atol=1e-18)
+    assert COLLISION_FREQUENCY == pytest.approx(5 / 4)
 
 
 def test_mass_conserved_to_roundoff():
