@@ -91,6 +91,19 @@ def test_loss_frequency_is_density_times_cross_section():
     assert COLLISION_FREQUENCY == pytest.approx(5 / 4)
 
 
+@pytest.mark.parametrize("cls", [SpectralBoltzmann, SigmaSpectralBoltzmann])
+def test_stress_relaxation_rate(cls):
+    # Maxwell molecules: d/dt int (vx^2 - vy^2) f = -nu_s int (vx^2 - vy^2) f exactly, and
+    # nu_s = rho / 2 for both kernels (3 x the BKW rate): the same Navier-Stokes viscosity
+    op = cls(24, 8.0, 36)
+    vx, vy, vz = op.v[:, None, None], op.v[None, :, None], op.v[None, None, :]
+    f = 0.7 * np.exp(-vx**2 / 2.4 - vy**2 / 1.8 - vz**2 / 2.0) / (
+        (2 * math.pi) ** 1.5 * math.sqrt(1.2 * 0.9 * 1.0))
+    weight = (vx**2 - vy**2) * np.ones_like(f)
+    nu = -(weight * op.collide(f)).sum() / (weight * f).sum()
+    assert nu == pytest.approx(0.5 * 0.7, rel=3e-3)
+
+
 def test_mass_conserved_to_roundoff():
     op = SpectralBoltzmann(16, L)
     f = np.random.default_rng(1).random((3, 16, 16, 16))   # rough, far from equilibrium
