@@ -14,6 +14,10 @@ changes of the machine's load hit them all.  Printed per N:
   FFTs, i.e. ``M + 1`` pairs, so this shows the overhead beyond the FFTs;
 - the BKW error ``max |Q(f) - df/dt|`` at t = 6.5 (one cell).
 
+With ``--sigma-sizes``, the constant-kernel operator (sigma representation,
+``n_radial = N/2`` radial nodes) is timed on one cell in the same rounds and
+reported as a ratio to the Carleman operator at the same N.
+
 Then the exponent ``p`` of a least-squares fit ``time ~ N^p`` and the fit of
 ``time / (N^3 log N)``; and the batched vs single-cell time per cell at the
 largest N.  One thread throughout (``scipy.fft`` workers=1, OMP_NUM_THREADS=1).
@@ -33,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from hpcml.kinetic import spectral  # noqa: E402
 from hpcml.kinetic.spectral import SpectralBoltzmann  # noqa: E402
+from hpcml.kinetic.spectral_sigma import SigmaSpectralBoltzmann  # noqa: E402
 from hpcml.testing.analytic import bkw, bkw_dfdt  # noqa: E402
 
 S = 4.0
@@ -55,17 +60,16 @@ def bkw_batch(op, cells, seed=0):
     return f, v2
 
 
-def setup(n, args):
+def setup(n, args, cls=SpectralBoltzmann):
     start = time.perf_counter()
-    op = SpectralBoltzmann(n, L, args.angles, workers=1)
+    op = cls(n, L, args.angles, workers=1)
     row = {"n": n, "setup": time.perf_counter() - start, "op": op}
     row["f"], v2 = bkw_batch(op, args.cells)
     row["err"] = np.abs(op.collide(bkw(v2, T_BKW)) - bkw_dfdt(v2, T_BKW)).max()
-    row["calls"] = {
-        "sec": lambda: op.collide(row["f"]),
-        "fft": lambda: op._irfft(op._rfft(row["f"][0])),
-        "single": lambda: op.collide(row["f"][0]),
-    }
+    row["calls"] = {"single": lambda: op.collide(row["f"][0])}
+    if cls is SpectralBoltzmann:
+        row["calls"]["sec"] = lambda: op.collide(row["f"])
+        row["calls"]["fft"] = lambda: op._irfft(op._rfft(row["f"][0]))
     return row
 
 
@@ -109,21 +113,37 @@ def batching(row, args):
           f"{1e3 * many:.2f} ms per cell: batching speed-up {one / many:.2f}x")
 
 
+def report_sigma(rows, sigma_rows):
+    carleman = {r["n"]: r["single"] for r in rows}
+    print("constant kernel b = 1/(4 pi), sigma representation, n_radial = N/2, one cell:")
+    print(f"{'N':>4s} {'setup/s':>8s} {'ms/cell':>9s} {'vs Carleman':>12s} {'BKW err':>9s}")
+    for r in sigma_rows:
+        ratio = r["single"] / carleman[r["n"]] if r["n"] in carleman else float("nan")
+        print(f"{r['n']:4d} {r['setup']:8.2f} {1e3 * r['single']:9.2f} {ratio:11.1f}x "
+              f"{r['err']:9.2e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="8,16,24,32,48")
     parser.add_argument("--angles", type=int, default=16)
     parser.add_argument("--cells", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sigma-sizes", default="16,24,32",
+                        help="sizes for the constant-kernel operator ('' to skip)")
     args = parser.parse_args()
     backend = "scipy.fft" if spectral._HAVE_SCIPY_FFT else "numpy.fft"
     print(f"bench_fsm: M = {args.angles} angles, {args.cells} cells per call, {backend}, "
           f"1 thread, median of {args.repeats}; load average before {os.getloadavg()}",
           flush=True)
     rows = [setup(int(n), args) for n in args.sizes.split(",")]
-    measure(rows, args.repeats)
+    sigma_rows = [setup(int(n), args, SigmaSpectralBoltzmann)
+                  for n in args.sigma_sizes.split(",") if n]
+    measure(rows + sigma_rows, args.repeats)
     report(rows, args)
     batching(rows[-1], args)
+    if sigma_rows:
+        report_sigma(rows, sigma_rows)
     print(f"load average after {os.getloadavg()}")
 
 

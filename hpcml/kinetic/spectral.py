@@ -422,6 +422,7 @@ class SpectralBoltzmann(SpectralOperatorBase):
             self.n, self.vmax, self.directions, self.radius)
         self.loss_multiplier = np.einsum("j,j...,j...->...", self.weights, self.alpha,
                                          self.alpha_perp)
+        self._alpha_weighted = self.alpha * self.weights[:, None, None, None]
         log.debug("%r", self)
 
     def _gain_loss(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -430,12 +431,11 @@ class SpectralBoltzmann(SpectralOperatorBase):
         spectrum = fh * self.loss_multiplier
         loss = f * self._irfft(spectrum, overwrite=True)
         gain = np.zeros_like(f)
-        for j, weight in enumerate(self.weights):
-            np.multiply(fh, self.alpha[j], out=spectrum)
+        for j in range(self.n_angles):
+            np.multiply(fh, self._alpha_weighted[j], out=spectrum)
             a = self._irfft(spectrum, overwrite=True)
             np.multiply(fh, self.alpha_perp[j], out=spectrum)
             a *= self._irfft(spectrum, overwrite=True)
-            a *= weight
             gain += a
         return self.scale * gain, self.scale * loss
 
