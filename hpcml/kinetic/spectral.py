@@ -74,6 +74,7 @@ Units
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -382,12 +383,28 @@ class SpectralOperatorBase:
 
 
 
+@functools.lru_cache(maxsize=4)
+def _kernel_modes(n: int, vmax: float, n_angles: int, radius: float) -> tuple[np.ndarray, ...]:
+    """Multipliers of :class:`SpectralBoltzmann`, computed once per parameters (read-only).
+
+    Returns ``alpha``, ``alpha_perp``, ``w_j alpha_j`` and the loss multiplier.
+    """
+    directions, weights = hemisphere_quadrature(n_angles)
+    alpha, alpha_perp = carleman_multipliers(n, vmax, directions, radius)
+    loss = np.einsum("j,j...,j...->...", weights, alpha, alpha_perp)
+    out = (alpha, alpha_perp, alpha * weights[:, None, None, None], loss)
+    for array in out:
+        array.flags.writeable = False
+    return out
+
+
 class SpectralBoltzmann(SpectralOperatorBase):
     """Fast spectral (Mouhot-Pareschi) Boltzmann operator for 3D Maxwell molecules.
 
     Works on the grid of :class:`hpcml.kinetic.grid.VelocityGrid` ``(n, vmax,
     3)``; see the module docstring for the kernel and the algorithm.  The
-    multipliers are computed once here, for ``(n, vmax, n_angles, radius)``.
+    multipliers are computed once per ``(n, vmax, n_angles, radius)`` and
+    shared (read-only) by all operators with these parameters.
 
     Parameters
     ----------
@@ -418,11 +435,8 @@ class SpectralBoltzmann(SpectralOperatorBase):
     def __init__(self, n: int, vmax: float, n_angles: int = 16, *, radius: float | None = None,
                  scale: float = MAXWELL_C, workers: int = 1):
         super().__init__(n, vmax, n_angles, radius, scale, workers)
-        self.alpha, self.alpha_perp = carleman_multipliers(
-            self.n, self.vmax, self.directions, self.radius)
-        self.loss_multiplier = np.einsum("j,j...,j...->...", self.weights, self.alpha,
-                                         self.alpha_perp)
-        self._alpha_weighted = self.alpha * self.weights[:, None, None, None]
+        self.alpha, self.alpha_perp, self._alpha_weighted, self.loss_multiplier = (
+            _kernel_modes(self.n, self.vmax, self.n_angles, self.radius))
         log.debug("%r", self)
 
     def _gain_loss(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

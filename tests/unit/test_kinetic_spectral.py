@@ -231,3 +231,15 @@ def test_sigma_maxwellian_and_batching():
     q = op.collide(cells)
     for i in range(2):
         np.testing.assert_allclose(q[i], op.collide(cells[i]), rtol=0, atol=1e-15)
+
+
+def test_numpy_fft_fallback_and_odd_n(monkeypatch):
+    from hpcml.kinetic import spectral
+
+    op = SpectralBoltzmann(9, L, 16)
+    f = two_beams(op.v)
+    reference = op.collide(f)
+    monkeypatch.setattr(spectral, "_fft", np.fft)
+    monkeypatch.setattr(spectral, "_HAVE_SCIPY_FFT", False)
+    np.testing.assert_allclose(op.collide(f), reference, rtol=0, atol=1e-15)
+    assert abs(op.invariants(reference)[0]) < 1e-15
