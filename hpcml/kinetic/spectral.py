@@ -28,7 +28,9 @@ Collision kernel
     a least-squares fit against BKW returns this ``c`` to 1e-8 (unit test).
     For Maxwell molecules the Navier-Stokes viscosity and heat conductivity
     depend on the kernel only through the same ``sin^2``-moment, so both
-    kernels have the same hydrodynamic limit (Prandtl number 2/3).
+    kernels have the same hydrodynamic limit: stress relaxes at ``rho/2``,
+    heat flux at ``rho/3`` (Prandtl number 2/3; unit test), i.e. the
+    viscosity of ``Q/eps`` is ``mu = 2 eps p / rho``.
 
 Accuracy (BKW at t = 6.5, ``S = 4``, ``L = (3 + sqrt 2)/2 S``, 16 directions):
     ``max |Q(f) - df/dt|`` = 3.8e-4, 1.6e-5, 1.4e-7, 3e-11 for N = 16, 24, 32,
@@ -57,8 +59,9 @@ Algorithm
     multiplier ``D = c sum_j w_j alpha_j alpha'_j`` built from the same
     quadrature, so that mass is conserved to round-off.  Cost per cell:
     ``2 M + 2`` real FFTs of size ``N^3``, i.e. ``O(M N^3 log N)``.
-    Momentum and energy are conserved to spectral accuracy (the periodised
-    interpolant, the truncation at ``R`` and the angular rule).
+    Momentum and energy are conserved to spectral accuracy: each direction
+    ``e_j`` is a conservative set of collisions (``x . y = 0``), what breaks
+    conservation is the periodic interpolant seen by the truncation ``R``.
 
 Grid
     Points exactly those of :class:`hpcml.kinetic.grid.VelocityGrid` ``(n,

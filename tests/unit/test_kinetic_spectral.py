@@ -92,7 +92,7 @@ def test_loss_frequency_is_density_times_cross_section():
 
 
 @pytest.mark.parametrize("cls", [SpectralBoltzmann, SigmaSpectralBoltzmann])
-def test_stress_relaxation_rate(cls):
+def test_stress_and_heat_flux_relaxation_rates(cls):
     # Maxwell molecules: d/dt int (vx^2 - vy^2) f = -nu_s int (vx^2 - vy^2) f exactly, and
     # nu_s = rho / 2 for both kernels (3 x the BKW rate): the same Navier-Stokes viscosity
     op = cls(24, 8.0, 36)
@@ -102,6 +102,12 @@ def test_stress_relaxation_rate(cls):
     weight = (vx**2 - vy**2) * np.ones_like(f)
     nu = -(weight * op.collide(f)).sum() / (weight * f).sum()
     assert nu == pytest.approx(0.5 * 0.7, rel=3e-3)
+    # heat flux relaxes at 2/3 of that (Prandtl number 2/3 of Maxwell molecules)
+    v2 = vx**2 + vy**2 + vz**2
+    f = 0.7 * np.exp(-v2 / 2) / (2 * math.pi) ** 1.5 * (1 + 0.05 * vx * (v2 - 5))
+    weight = vx * v2 * np.ones_like(f)
+    nu_q = -(weight * op.collide(f)).sum() / (weight * f).sum()
+    assert nu_q == pytest.approx(0.7 / 3, rel=2e-2)
 
 
 def test_mass_conserved_to_roundoff():
