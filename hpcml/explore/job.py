@@ -42,17 +42,47 @@ def walker_structure(cfg: MdSection, k: int, type_map: list[str],
     return base.replicate(reps)
 
 
+def walker_groups(size: int, structures: list[Structure], ghost_cutoff: float,
+                  grid: list[int] | None = None) -> int:
+    """Number of rank groups for the walkers: ``min(W, N)``, or more when cells are small.
+
+    A walker's cell may be too small to split over ``N / W`` ranks (every
+    sub-domain must be ``ghost_cutoff`` thick); then the ranks form more,
+    smaller groups, and the groups without a walker wait.
+    """
+    from hpcml.parallel.domain import rank_counts
+
+    n_groups = min(len(structures), size)
+    if grid is not None:
+        return n_groups
+    allowed = set(range(1, size + 1))
+    for s in structures:
+        allowed &= set(rank_counts(s.cell, ghost_cutoff, size))
+    if not allowed:
+        return n_groups           # the Domain reports the too-thin cell with its fix
+    for g in range(n_groups, size + 1):
+        if {size // g, -(-size // g)} <= allowed:
+            if g > n_groups:
+                _log.warning("the walkers' cells can be split over at most %d rank(s); "
+                             "%d of %d rank groups have no walker and wait", max(allowed),
+                             g - len(structures), g)
+            return g
+    return size
+
+
 def run_md(ctx: Context, committee: Committee, cfg: MdSection,
            atoms: int | None = None, out: str | os.PathLike | None = None) -> dict:
     """Run every walker; returns the summary (on every rank)."""
     from hpcml.io.store import read_frames, write_frames
 
     out = Path(cfg.out if out is None else out)
-    n_groups = min(len(cfg.walkers), ctx.size)
+    structures = [walker_structure(cfg, k, committee.type_map, atoms)
+                  for k in range(len(cfg.walkers))]
+    n_groups = walker_groups(ctx.size, structures, committee.spec.rcut + cfg.skin, cfg.grid)
     group = ctx.split(n_groups)
     results: list[WalkerResult] = []
     for k in range(group.group, len(cfg.walkers), n_groups):
-        structure = walker_structure(cfg, k, committee.type_map, atoms)
+        structure = structures[k]
         _log.info("walker %d: %d atoms, %.0f K, %d rank(s)", k, structure.n_atoms,
                   cfg.walkers[k].temperature, group.size)
         walker = Walker(group, committee, structure, cfg.walkers[k], cfg, k, out / f"walker_{k}")

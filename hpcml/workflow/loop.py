@@ -220,7 +220,6 @@ class Loop:
     def _explore(self, i: int) -> dict:
         """DPMD walkers with the iteration's ensemble; candidates capped and selected."""
         from hpcml.explore.job import run_md
-        from hpcml.io import Frames
         from hpcml.io.store import read_frames, write_frames
         from hpcml.molecular.committee import Committee
 
@@ -231,18 +230,17 @@ class Loop:
         committee = Committee.load(self.dirs.train(i) / "ensemble.pt")
         out = self.dirs.explore(i)
         summary = run_md(self.ctx, committee, md, out=out)
-        selected = None
-        if self.ctx.is_root:
+
+        def select() -> int:
             frames = read_frames(out / "candidates.h5")
             keep = np.arange(len(frames))
             if len(frames) > loop.max_candidates:
                 keep = np.linspace(0, len(frames) - 1, loop.max_candidates).round().astype(int)
-            selected = _with_iteration(frames.select(keep), i)
-        else:
-            selected = Frames.empty(committee.type_map)
-        write_frames(out / "selected.h5", selected, self.ctx)
+            write_frames(out / "selected.h5", _with_iteration(frames.select(keep), i))
+            return len(keep)
+
         summary = dict(summary)
-        summary["selected"] = int(len(selected)) if self.ctx.is_root else 0
+        summary["selected"] = _on_root(self.ctx, select)
         summary["steps"] = stage.steps
         summary["walker_settings"] = [
             {"structure": str(w.structure), "temperature": w.temperature,
@@ -273,26 +271,25 @@ class Loop:
         """Label a random sample of the last iteration's trajectory; test the ensemble on it."""
         import json
 
-        from hpcml.io import Frames
         from hpcml.io.store import read_frames, write_frames
         from hpcml.label import label_frames
         from hpcml.train.evaluate import test_model
 
-        loop = self.config.loop
-        sample = None
-        if self.ctx.is_root:
-            sample = _trajectory_sample(self.dirs.explore(last), loop.check_frames,
+        loop, out = self.config.loop, self.dirs.check
+
+        def sample() -> int:
+            frames = _trajectory_sample(self.dirs.explore(last), loop.check_frames,
                                         np.random.default_rng([loop.check_seed, last]))
-        n = self.ctx.comm.bcast(len(sample) if sample is not None else 0, root=0)
+            if frames is None:
+                return 0
+            out.mkdir(parents=True, exist_ok=True)
+            write_frames(out / "sample.h5", frames)
+            return len(frames)
+
+        n = _on_root(self.ctx, sample)
         if n == 0:
             _log.warning("check: the last iteration wrote no trajectory frames")
             return {}
-        out = self.dirs.check
-        if self.ctx.is_root:
-            out.mkdir(parents=True, exist_ok=True)
-        else:
-            sample = Frames.empty(self.spec.type_map)
-        write_frames(out / "sample.h5", sample, self.ctx)
         frames = read_frames(out / "sample.h5")
         result = label_frames(self.ctx, self._label_section(out / "labeled.h5", out / "work"),
                               frames, candidates=str(out / "sample.h5"))
@@ -306,6 +303,14 @@ class Loop:
                       "meV/atom, force %.3f eV/A", result.n_labeled,
                       check["energy_rmse_per_atom_meV"], check["force_rmse_eV_per_A"])
         return check
+
+
+def _on_root(ctx: Context, fn: object) -> object:
+    """``fn()`` on rank 0 (an error there raises on every rank); its result everywhere."""
+    from hpcml.parallel import collective_call
+
+    result = collective_call(ctx, fn if ctx.is_root else lambda: None)
+    return ctx.comm.bcast(result, root=0)
 
 
 def _with_iteration(frames: Frames, i: int) -> Frames:

@@ -40,6 +40,7 @@ from hpcml.parallel.domain.geometry import (
     cell_heights,
     check_grid,
     choose_grid,
+    rank_counts,
 )
 from hpcml.parallel.domain.reference import brute_force_ghosts
 
@@ -52,4 +53,5 @@ __all__ = [
     "cell_heights",
     "check_grid",
     "choose_grid",
+    "rank_counts",
 ]

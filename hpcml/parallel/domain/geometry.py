@@ -67,6 +67,16 @@ def choose_grid(cell: np.ndarray, ghost_cutoff: float, size: int) -> tuple[int, 
                                               9), tuple(-p for p in g)))
 
 
+def rank_counts(cell: np.ndarray, ghost_cutoff: float, size: int) -> list[int]:
+    """Rank counts ``n <= size`` over which the cell can be decomposed (ascending).
+
+    Empty when the cell is thinner than ``ghost_cutoff`` along some axis.
+    """
+    heights = cell_heights(cell)
+    return [n for n in range(1, size + 1)
+            if any(not _thin_axes(heights, ghost_cutoff, g) for g in _grids(n))]
+
+
 def _fmt(values: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
 

@@ -1,0 +1,162 @@
+"""End to end: ``hpcml run`` on a tiny water box with real CP2K xTB labels.
+
+The killed run is stopped with SIGKILL (the whole process group, as a batch
+system does) at random moments and re-run until it finishes; it must end
+with the same labeled frames and the same ensemble as a run never killed.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpcml.io import Frames
+from hpcml.io.store import read_frames
+from hpcml.testing.loop import make_run
+
+pytestmark = [pytest.mark.skipif(shutil.which("cp2k.psmp") is None, reason="needs CP2K"),
+              pytest.mark.slow]
+HPCML = Path(sys.executable).with_name("hpcml")
+
+def env():
+    out = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    out.pop("HPCML_NO_MPI", None)
+    return out
+
+
+def run(config: Path, *extra, kill_after: float | None = None):
+    """Run ``hpcml run``; with ``kill_after``, SIGKILL its process group then."""
+    proc = subprocess.Popen([str(HPCML), "run", str(config), "--no-report", *extra],
+                            cwd=config.parent, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=kill_after if kill_after else 600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return None, out
+    return proc.returncode, out
+
+
+def journal(workdir: Path) -> dict:
+    stages = {}
+    for line in (workdir / "journal.jsonl").read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec["event"] == "done":
+            stages[rec["stage"]] = rec["summary"]
+    return stages
+
+
+def labeled(workdir: Path) -> list[Frames]:
+    paths = [workdir / "init" / "labeled.h5", *sorted(workdir.glob("iter.*/02.label/labeled.h5")),
+             workdir / "check" / "labeled.h5"]
+    return [read_frames(p) for p in paths if p.exists()]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    config = make_run(tmp_path_factory.mktemp("reference"))
+    t0 = time.perf_counter()
+    rc, out = run(config)
+    assert rc == 0, out
+    return config.parent / "run", time.perf_counter() - t0, out
+
+
+def test_loop_runs_end_to_end(reference):
+    workdir, _, out = reference
+    stages = journal(workdir)
+    assert set(stages) == {"init", "iter.000/train", "iter.000/explore", "iter.000/label",
+                           "iter.001/train", "iter.001/explore", "check"}
+    assert stages["init"]["n_labeled"] == 3
+    explore = stages["iter.000/explore"]
+    assert explore["frames_checked"] == 7          # steps 0, 5, ..., 30
+    assert sum(explore["counts"].values()) == 7
+    assert stages["iter.000/label"]["n_labeled"] == explore["selected"] > 0
+    assert stages["iter.001/train"]["finetune"] is True
+    # the second iteration trains on the init labels plus the first iteration's
+    assert stages["iter.001/train"]["n_train"] + stages["iter.001/train"]["n_valid"] == \
+        3 + stages["iter.000/label"]["n_labeled"]
+    assert np.isfinite(stages["check"]["force_rmse_eV_per_A"])
+    assert "hpcml run: not converged after 2 iteration(s)" in out
+    frames = read_frames(workdir / "iter.000" / "02.label" / "labeled.h5")
+    assert (frames["iteration"] == 0).all() and np.isfinite(frames["force"]).all()
+
+
+def test_status_and_report(reference, tmp_path):
+    from hpcml.cli.main import main
+
+    workdir = reference[0]
+    proc = subprocess.run([str(HPCML), "status", str(workdir), "--json"], capture_output=True,
+                          text=True, env=env(), check=True)
+    info = json.loads(proc.stdout)
+    assert info["finished"] and not info["converged"] and info["running"] is None
+    assert info["explored_frames"] == 14 and info["init_labeled"] == 3
+    assert main(["report", str(workdir), "--out", str(tmp_path)]) == 0
+    for name in ("deviation.png", "fractions.png", "learning.png", "growth_time.png",
+                 "summary.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "**Verdict:** not converged after 2 iteration(s)" in summary
+
+
+def test_rerun_of_finished_run_does_nothing(reference):
+    workdir, _, _ = reference
+    before = (workdir / "journal.jsonl").read_text()
+    rc, out = run(workdir.parent / "tiny.yaml")
+    assert rc == 0, out
+    after = (workdir / "journal.jsonl").read_text()
+    new = [json.loads(x) for x in after[len(before):].splitlines()]
+    assert [r["event"] for r in new] == ["run-start", "run-end"]   # no stage ran again
+
+
+def test_changed_config_is_refused(reference, tmp_path):
+    workdir, _, _ = reference
+    config = workdir.parent / "tiny.yaml"
+    changed = workdir.parent / "changed.yaml"
+    changed.write_text(config.read_text().replace("steps: 150", "steps: 151"))
+    rc, out = run(changed)
+    assert rc == 2
+    assert "was made by another config" in out and "train.steps" in out
+    assert "--continue-changed" in out
+
+
+def test_kill_at_random_moments_and_resume(reference, tmp_path):
+    ref_dir, seconds, _ = reference
+    config = make_run(tmp_path)
+    rng = np.random.default_rng(int(time.time()))
+    kills = sorted(rng.uniform(3.0, max(4.0, 0.9 * seconds), size=3))
+    print("kill times (s):", kills)
+    for delay in kills:
+        rc, out = run(config, kill_after=delay)
+        assert rc in (None, 0), out
+    rc, out = run(config)
+    assert rc == 0, out
+    workdir = tmp_path / "run"
+    ref_stages, stages = journal(ref_dir), journal(workdir)
+    assert set(stages) == set(ref_stages)
+    for name in ("iter.000/explore", "iter.001/explore"):
+        for key in ("frames_checked", "counts", "candidates", "selected"):
+            assert stages[name][key] == ref_stages[name][key], (name, key)
+    # the same frames, labeled once each, with the same labels
+    for got, want in zip(labeled(workdir), labeled(ref_dir), strict=True):
+        assert len(got) == len(want)
+        for key in ("coord", "cell", "energy", "force"):
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-8)
+    from hpcml.molecular.committee import Committee
+
+    f = labeled(ref_dir)[0].frame(0)
+    a = Committee.load(workdir / "iter.001" / "00.train" / "ensemble.pt").evaluate(
+        f["coord"], f["cell"], f["atype"])
+    b = Committee.load(ref_dir / "iter.001" / "00.train" / "ensemble.pt").evaluate(
+        f["coord"], f["cell"], f["atype"])
+    np.testing.assert_allclose(a["force"], b["force"], rtol=0, atol=1e-8)
