@@ -301,6 +301,8 @@ class KineticSolver:
                     stopped = f"reached -kinetic_ts_max_steps {self.options.max_steps}"
                     break
                 self.step(min(dt_max, t_next - self.t))
+            if stopped is None:
+                self.t = float(t_next)   # drop the round-off of the summed steps
             wall += time.perf_counter() - start
             if progress:
                 progress(self)

@@ -1,0 +1,1 @@
+"""PETSc twins of the kinetic solver: DMDA storage, ghost exchange, global reductions."""

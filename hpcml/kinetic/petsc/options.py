@@ -1,0 +1,136 @@
+"""The ``-kinetic_*`` PETSc options: algorithm knobs of the kinetic solver.
+
+Physics lives in the hpcml config; algorithms go through PETSc's options
+database with the prefix ``kinetic_`` (STYLE rule 13).  Any ``-kinetic_*``
+option that is not one of :data:`KNOWN` is an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from petsc4py import PETSc
+
+from hpcml.errors import UserError
+from hpcml.kinetic.bgk import RELAX
+from hpcml.kinetic.solver import TimeOptions
+
+PREFIX = "kinetic_"
+#: option (without the prefix) -> (type, help)
+KNOWN = {
+    "ts_cfl": (float, "max|v_x| dt/dx (default 0.9 x the positivity limit of the limiter)"),
+    "ts_max_steps": (int, "stop after this many time steps"),
+    "ts_relax": (str, f"BGK relaxation, one of {RELAX} (default implicit)"),
+    "ts_monitor": (bool, "log every step (t, dt) on rank 0"),
+}
+
+
+class PetscOptionError(UserError):
+    """An unknown or malformed ``-kinetic_*`` option."""
+
+
+def parse_words(words: Sequence[str]) -> dict[str, str]:
+    """``["-kinetic_ts_cfl", "0.4", "-kinetic_ts_monitor"]`` -> ``{"kinetic_ts_cfl": "0.4", ...}``.
+
+    Raises
+    ------
+    PetscOptionError
+        For a word that is not an option name or its value, or an option
+        outside the ``-kinetic_`` prefix.
+    """
+    out: dict[str, str] = {}
+    key = None
+    for word in words:
+        if word.startswith("-") and not _is_number(word):
+            name = word.lstrip("-")
+            if not name.startswith(PREFIX):
+                raise PetscOptionError(
+                    f"PETSc option {word!r}: only -{PREFIX}* options are taken here "
+                    f"(known: {', '.join('-' + PREFIX + k for k in KNOWN)})")
+            key = name
+            out[key] = "true"
+        elif key is not None and out[key] == "true":
+            out[key] = word
+        else:
+            raise PetscOptionError(f"stray word {word!r} among the PETSc options "
+                                   f"({' '.join(words)})")
+    return out
+
+
+def _is_number(word: str) -> bool:
+    """True for a negative number (a value, not an option)."""
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def check_names(names: Sequence[str]) -> None:
+    """Raise :class:`PetscOptionError` for any ``kinetic_*`` name that is not known."""
+    for name in names:
+        key = name[len(PREFIX):] if name.startswith(PREFIX) else name
+        if key not in KNOWN:
+            close = difflib.get_close_matches(key, list(KNOWN), n=1)
+            hint = f"; did you mean -{PREFIX}{close[0]}?" if close else ""
+            raise PetscOptionError(
+                f"unknown PETSc option -{PREFIX}{key}{hint} (known: "
+                f"{', '.join('-' + PREFIX + k for k in KNOWN)})")
+
+
+@contextmanager
+def kinetic_options(values: Mapping[str, object]) -> Iterator[None]:
+    """Put ``{"kinetic_ts_cfl": 0.4, ...}`` (or names without the prefix) into PETSc's database.
+
+    Everything with the prefix already in the database (e.g. from the
+    command line of ``petsc4py.init``) is checked too.  The inserted values
+    are removed on exit.
+    """
+    db = PETSc.Options()
+    names = [n if n.startswith(PREFIX) else PREFIX + n for n in values]
+    check_names(names)
+    for name, value in zip(names, values.values()):
+        db[name] = _petsc_value(value)
+    try:
+        check_names([k for k in db.getAll() if k.startswith(PREFIX)])
+        yield
+    finally:
+        for name in names:
+            db.delValue(name)
+
+
+def _petsc_value(value: object) -> str:
+    """PETSc's spelling of a Python value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def time_options() -> TimeOptions:
+    """Read the ``-kinetic_ts_*`` options into :class:`TimeOptions`.
+
+    Raises
+    ------
+    PetscOptionError
+        For a malformed value.
+    """
+    db = PETSc.Options(PREFIX)
+    try:
+        cfl = db.getReal("ts_cfl", -1.0)
+        steps = db.getInt("ts_max_steps", -1)
+        relax = db.getString("ts_relax", "implicit")
+    except PETSc.Error as exc:
+        raise PetscOptionError(f"malformed -{PREFIX}ts_* option: {exc}") from None
+    if relax not in RELAX:
+        raise PetscOptionError(f"-{PREFIX}ts_relax {relax}: choose one of {RELAX}")
+    if cfl != -1.0 and not cfl > 0:
+        raise PetscOptionError(f"-{PREFIX}ts_cfl {cfl}: must be > 0")
+    return TimeOptions(cfl=None if cfl == -1.0 else cfl,
+                       max_steps=None if steps < 0 else steps, relax=relax)
+
+
+def monitor_enabled() -> bool:
+    """True when ``-kinetic_ts_monitor`` is set."""
+    return bool(PETSc.Options(PREFIX).getBool("ts_monitor", False))
