@@ -114,7 +114,8 @@ class Walker:
         local = self.domain.scatter(pos, ids, {"types": s.types, "masses": self.masses,
                                                "velocities": vel})
         self.forces = CommitteeForces(self.domain, self.committee, self.cfg.skin)
-        self.forces.rebuild(local, min_distance=0.4)      # overlapping start structure?
+        # an overlapping start structure is an input error; a checkpoint is what the model made
+        self.forces.rebuild(local, min_distance=0.0 if ckpt.exists() else 0.4)
         self.forces.all_members = True
         self.local = local
         state = md.init_state(local.positions, local.arrays["masses"], cell, self.forces,

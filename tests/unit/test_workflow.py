@@ -117,9 +117,8 @@ def test_loop_level_checks(tmp_path):
     ctx = Context.create(serial=True)
     data = _loop_config(tmp_path)
     data["md"] = {"trust_lo": 0.2, "trust_hi": 0.2}
-    with pytest.raises(ConfigError):
-        config = parse_config(data)
-        Loop(ctx, config, model_spec(config), workdir=tmp_path / "r")
+    with pytest.raises(ConfigError, match=r"md: trust_lo \(0.2\) must be below trust_hi"):
+        parse_config(data)
     data = _loop_config(tmp_path)
     del data["loop"]["init"]
     config = parse_config(data)
