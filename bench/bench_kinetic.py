@@ -230,6 +230,11 @@ def fused(ctx, lib, layout, nx_local, repeats):
     return res
 
 
+def SOLVER_CASES(args):  # noqa: N802
+    """(mode, N, nx, collision) of the whole-step timings."""
+    return (("full", 24, 128, "bgk"), ("chu", args.chu_nv, 8192, "bgk"))
+
+
 def measure(ctx, args):
     """All figures of this run (one rank count)."""
     res = {"size": ctx.size, "load_before": os.getloadavg()}
@@ -255,9 +260,9 @@ def measure(ctx, args):
         shutil.rmtree(workdir, ignore_errors=True)
     res["spectral"] = {str(n): spectral(ctx, n, args.angles, args.fsm_cells, 3)
                        for n in args.fsm_n}
-    res["solver"] = {f"{mode}-{coll}": solver_step(ctx, mode, n, nx, coll, 3)
-                     for mode, n, nx, coll in (("full", 24, 128, "bgk"),
-                                               ("chu", args.chu_nv, 8192, "bgk"))}
+    res["solver"] = {f"{mode}-{coll}": {"dof": CellLayout.make(mode, n, 8.0).dof, "nx": nx,
+                                        **solver_step(ctx, mode, n, nx, coll, 3)}
+                     for mode, n, nx, coll in SOLVER_CASES(args)}
     res["load_after"] = os.getloadavg()
     return res
 
@@ -300,8 +305,11 @@ def print_run(res):
         if t is not None:
             print(f"   FSM collide N={n}: {t * 1e3:8.1f} ms per call")
     for name, r in res["solver"].items():
-        for which, t in r.items():
-            print(f"   solver step {name} ({which}): {t * 1e3:8.2f} ms")
+        for which in ("serial", "petsc"):
+            if which in r:
+                print(f"   solver step {name} ({which}, nx {r['nx']}, dof {r['dof']}): "
+                      f"{r[which] * 1e3:8.2f} ms  "
+                      f"{mupd(r['dof'], r['nx'], 1, r[which]):7.1f} Mupd/s")
 
 
 def tables(runs, args):
@@ -363,6 +371,16 @@ def scaling_tables(by):
             print(f"| solver step (PETSc) | {name} | {r1['petsc'] * 1e3:.1f} ms | "
                   f"{r2['petsc'] * 1e3:.1f} ms | {r1['petsc'] / r2['petsc']:.2f} | "
                   f"{r1['petsc'] / r2['petsc'] / 2:.2f} | | | |")
+    print("\n| whole step (SSP-RK2 transport + BGK) | nx | dof | ranks | solver | ms | Mupd/s |")
+    print("|---|---|---|---|---|---|---|")
+    for name in by[1]["solver"]:
+        for size, r in sorted(by.items()):
+            sr = r["solver"][name]
+            for which in ("serial", "petsc"):
+                if which in sr:
+                    print(f"| {name} | {sr['nx']} | {sr['dof']} | {size} | {which} | "
+                          f"{sr[which] * 1e3:.1f} | "
+                          f"{mupd(sr['dof'], sr['nx'], 1, sr[which]):.1f} |")
 
 
 def spectral_table(by):
