@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -183,7 +184,34 @@ def run_tasks(template: CP2KTemplate, frames: list[Structure], settings: RunSett
     """Run ``frames`` with up to ``concurrent`` CP2K processes at a time (this rank)."""
     if frames:
         warm_up(template.xmlspec)
+    progress = _Progress(len(frames))
+
+    def one(frame: Structure) -> dict:
+        stats = run_task(template, frame, settings, workdir)
+        progress.tick(stats)
+        return stats
+
     if concurrent <= 1 or len(frames) <= 1:
-        return [run_task(template, f, settings, workdir) for f in frames]
+        return [one(f) for f in frames]
     with ThreadPoolExecutor(max_workers=concurrent) as pool:
-        return list(pool.map(lambda f: run_task(template, f, settings, workdir), frames))
+        return list(pool.map(one, frames))
+
+
+class _Progress:
+    """Periodic progress lines of one rank's tasks (logged on rank 0 only, like all INFO)."""
+
+    def __init__(self, total: int, every: float = 30.0):
+        self.total, self.every, self.done, self.failed = total, every, 0, 0
+        self.start = self.last = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def tick(self, stats: dict) -> None:
+        with self.lock:
+            self.done += 1
+            self.failed += not stats["ok"]
+            now = time.perf_counter()
+            if now - self.last < self.every and self.done < self.total:
+                return
+            self.last = now
+            _log.info("label: %d/%d of this rank's tasks done (%d failed), %.1f s per task",
+                      self.done, self.total, self.failed, (now - self.start) / self.done)
