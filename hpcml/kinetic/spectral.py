@@ -35,7 +35,7 @@ Collision kernel
 Accuracy (BKW at t = 6.5, ``S = 4``, ``L = (3 + sqrt 2)/2 S``, 16 directions):
     ``max |Q(f) - df/dt|`` = 3.8e-4, 1.6e-5, 1.4e-7, 3e-11 for N = 16, 24, 32,
     48 (DESIGN.md quotes about 3e-6 at N = 32 for the constant kernel; the
-    sigma form gives 4e-6 there with 64 directions).  BKW is isotropic: for
+    sigma form gives 4.3e-6 there, 3.5e-8 at N = 40).  BKW is isotropic: for
     anisotropic data, 16 directions leave a relative error of ``Q`` near 4e-2,
     36 about 2e-3, 64 about 3e-4.  Keep ``f`` inside the ball of radius ``S``
     (``L >= 2.2 (|u| + 4 sqrt T)`` or so): the truncation ``R = 2 S`` then sees
