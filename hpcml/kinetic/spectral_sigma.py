@@ -24,6 +24,14 @@ evaluated by the weighted-convolution method of Gamba, Haack, Hauck & Hu
   is conserved to round-off (``mass_fix``; off, or with the loss taken on
   the gain's nodes instead, 16 directions give 2e-4 on BKW, not 4e-6).
 
+Trade-off against the Carleman operator: on anisotropic data its ``Q`` is
+closer to the converged one at equal ``M`` (1.3e-3 relative with 16
+directions against 4e-2), but momentum and energy drift at the level of the
+angular quadrature (2e-4 and 4e-4 of the loss's energy rate with 16
+directions, 6e-5 and 2e-5 with 64, whatever N), where each Carleman
+direction conserves them by itself.  Prefer the Carleman operator in
+solvers; this one is the constant-kernel reference.
+
 Cost per cell ``n_radial (2 M + 1) + 2`` real FFTs: ``O(N_rho M N^3 log N)``,
 ``N_rho`` times the Carleman method of
 :class:`~hpcml.kinetic.spectral.SpectralBoltzmann`, whose angular kernel is
