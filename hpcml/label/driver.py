@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from hpcml.label.profiles import load_profile
 from hpcml.label.runner import RunSettings, Structure, done_tasks, read_marker, run_tasks
 from hpcml.label.runner import task_paths as _task_paths
 from hpcml.label.templates import builtin_template_path
-from hpcml.parallel import Context, collective_call
+from hpcml.parallel import Context, TaskQueue, collective_call
 
 _log = logging.getLogger(__name__)
 
@@ -204,12 +205,20 @@ def _file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
+def _drawn(queue: TaskQueue, frames: Frames, pending: list[int]) -> Iterator[Structure]:
+    """Structures of the pending tasks this rank draws from the job-wide queue."""
+    while (k := queue.next()) is not None:
+        yield _structures(frames, [pending[k]])[0]
+
+
 def label_frames(ctx: Context, section: LabelSection, frames: Frames,
                  candidates: str = "<memory>") -> LabelSummary:
     """Label ``frames`` with CP2K and write ``section.out`` (collective over ``ctx``).
 
     Every rank passes the same ``frames``.  Tasks without a completion
-    marker are dealt round-robin over the ranks; rank 0 then writes the store.
+    marker are handed out as ranks (and their ``tasks_per_rank`` workers)
+    become free (:class:`~hpcml.parallel.TaskQueue`); rank 0 then writes the
+    store.
 
     Raises
     ------
@@ -222,10 +231,10 @@ def label_frames(ctx: Context, section: LabelSection, frames: Frames,
     start = time.perf_counter()
     plan = collective_call(ctx, _prepare if ctx.is_root else lambda *_: None, section, frames)
     plan = ctx.comm.bcast(plan, root=0)
-    mine = plan.pending[ctx.rank::ctx.size]
-    stats = collective_call(ctx, run_tasks, plan.template, _structures(frames, mine),
-                            _settings(section, plan), Path(section.workdir),
-                            section.tasks_per_rank)
+    with TaskQueue(ctx, len(plan.pending)) as queue:
+        stats = collective_call(ctx, run_tasks, plan.template,
+                                _drawn(queue, frames, plan.pending), _settings(section, plan),
+                                Path(section.workdir), section.tasks_per_rank)
     stats = [s for part in ctx.comm.allgather(stats) for s in part]
     post = collective_call(ctx, _post if ctx.is_root else lambda *_: None, section, frames,
                            plan, candidates)

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,39 +180,62 @@ def run_task(template: CP2KTemplate, frame: Structure, settings: RunSettings,
             "attempts": attempt, "cp2k_seconds": cp2k_s, "task_seconds": task_s}
 
 
-def run_tasks(template: CP2KTemplate, frames: list[Structure], settings: RunSettings,
+def run_tasks(template: CP2KTemplate, frames: Iterable[Structure], settings: RunSettings,
               workdir: Path, concurrent: int = 1) -> list[dict]:
-    """Run ``frames`` with up to ``concurrent`` CP2K processes at a time (this rank)."""
-    if frames:
-        warm_up(template.xmlspec)
-    progress = _Progress(len(frames))
+    """Run ``frames`` with up to ``concurrent`` CP2K processes at a time (this rank).
 
-    def one(frame: Structure) -> dict:
-        stats = run_task(template, frame, settings, workdir)
-        progress.tick(stats)
-        return stats
+    ``frames`` may be a lazy iterable (e.g. drawing from a job-wide
+    :class:`~hpcml.parallel.TaskQueue`): each worker thread takes the next
+    frame when its previous CP2K run ends.
+    """
+    source, lock, warmed = iter(frames), threading.Lock(), []
+    progress = _Progress()
 
-    if concurrent <= 1 or len(frames) <= 1:
-        return [one(f) for f in frames]
-    with ThreadPoolExecutor(max_workers=concurrent) as pool:
-        return list(pool.map(one, frames))
+    def take() -> Structure | None:
+        with lock:
+            frame = next(source, None)
+            if frame is not None and not warmed:
+                warm_up(template.xmlspec)
+                warmed.append(True)
+            return frame
+
+    def worker() -> list[dict]:
+        done = []
+        while (frame := take()) is not None:
+            stats = run_task(template, frame, settings, workdir)
+            progress.tick(stats)
+            done.append(stats)
+        return done
+
+    if concurrent <= 1:
+        stats = worker()
+    else:
+        with ThreadPoolExecutor(max_workers=concurrent) as pool:
+            futures = [pool.submit(worker) for _ in range(concurrent)]
+            stats = [s for f in futures for s in f.result()]
+    progress.report()
+    return sorted(stats, key=lambda s: s["index"])
 
 
 class _Progress:
-    """Periodic progress lines of one rank's tasks (logged on rank 0 only, like all INFO)."""
+    """Periodic progress lines of one rank's tasks (INFO: shown for rank 0)."""
 
-    def __init__(self, total: int, every: float = 30.0):
-        self.total, self.every, self.done, self.failed = total, every, 0, 0
+    def __init__(self, every: float = 30.0):
+        self.every, self.done, self.failed = every, 0, 0
         self.start = self.last = time.perf_counter()
         self.lock = threading.Lock()
 
     def tick(self, stats: dict) -> None:
+        """Count one finished task; log when ``every`` seconds passed."""
         with self.lock:
             self.done += 1
             self.failed += not stats["ok"]
-            now = time.perf_counter()
-            if now - self.last < self.every and self.done < self.total:
-                return
-            self.last = now
-            _log.info("label: %d/%d of this rank's tasks done (%d failed), %.1f s per task",
-                      self.done, self.total, self.failed, (now - self.start) / self.done)
+            if time.perf_counter() - self.last >= self.every:
+                self.report()
+
+    def report(self) -> None:
+        """Log the tasks done so far."""
+        self.last = now = time.perf_counter()
+        if self.done:
+            _log.info("label: %d task(s) done by this rank (%d failed), %.1f s per task",
+                      self.done, self.failed, (now - self.start) / self.done)

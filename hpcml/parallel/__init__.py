@@ -14,11 +14,13 @@ from hpcml.parallel.collectives import (
 )
 from hpcml.parallel.context import Context, SerialComm
 from hpcml.parallel.log import setup_logging
+from hpcml.parallel.tasks import TaskQueue
 
 __all__ = [
     "Context",
     "ParallelAssertionError",
     "SerialComm",
+    "TaskQueue",
     "abort_on_error",
     "allreduce_max",
     "collective_call",
