@@ -4,7 +4,9 @@ A profile is a YAML file with ``name``, ``command`` (a template with
 ``{cp2k}``, ``{input}``, ``{output}``, ``{ranks}``, ``{threads}``), ``env``
 (variables set for the task, templated the same way) and ``strip_env``
 (prefixes of variables removed from the task's environment, e.g. the
-``OMPI_`` variables of an enclosing ``mpirun`` that would make CP2K join it).
+``OMPI_`` variables of an enclosing ``mpirun`` that would make CP2K join it)
+and ``keep_env`` (prefixes kept although ``strip_env`` matches them: user
+settings such as ``OMPI_ALLOW_RUN_AS_ROOT``).
 Profiles are found by path, then by name in ``$HPCML_PROFILES`` and in the
 ``launch/profiles`` directory of the hpcml checkout.
 """
@@ -44,6 +46,8 @@ class LaunchProfile:
         Variables set for each task (values templated).
     strip_env
         Prefixes of inherited variables removed for each task.
+    keep_env
+        Prefixes kept even when ``strip_env`` matches them.
     source
         File it was read from.
     """
@@ -53,6 +57,7 @@ class LaunchProfile:
     env: dict[str, str] = field(default_factory=dict)
     strip_env: tuple[str, ...] = ()
     source: str = ""
+    keep_env: tuple[str, ...] = ()
 
     def argv(self, cp2k: str, input_name: str, output_name: str, ranks: int,
              threads: int) -> list[str]:
@@ -63,7 +68,9 @@ class LaunchProfile:
 
     def environment(self, ranks: int, threads: int) -> dict[str, str]:
         """The environment of one task: inherited, stripped, then ``env``."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(self.strip_env)}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(self.strip_env) or (self.keep_env and
+                                                       k.startswith(self.keep_env))}
         values = self._values("", "", "", ranks, threads)
         env.update({k: str(v).format(**values) for k, v in self.env.items()})
         return env
@@ -107,13 +114,14 @@ def load_profile(name: str) -> LaunchProfile:
     """
     path = _find(name)
     data = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(data) - {"name", "command", "env", "strip_env"})
+    unknown = sorted(set(data) - {"name", "command", "env", "strip_env", "keep_env"})
     if unknown or not isinstance(data.get("command"), str):
         raise ConfigError(f"{path}: a launch profile needs `command` (a string) and may "
-                          f"have name, env, strip_env; unknown keys: {unknown}")
+                          f"have name, env, strip_env, keep_env; unknown keys: {unknown}")
     profile = LaunchProfile(str(data.get("name", path.stem)), data["command"],
                             {str(k): str(v) for k, v in (data.get("env") or {}).items()},
-                            tuple(data.get("strip_env") or ()), str(path))
+                            tuple(data.get("strip_env") or ()), str(path),
+                            tuple(data.get("keep_env") or ()))
     try:
         profile.argv("cp2k", "in.inp", "out.log", 1, 1)
         profile.environment(1, 1)

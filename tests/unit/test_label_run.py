@@ -155,3 +155,22 @@ def test_cli_bad_input_exit_2(tmp_path, boxes, capsys):
     assert main(["label", str(cfg), "--candidates", str(tmp_path / "nocell.h5")]) == 2
     assert "have no cell" in capsys.readouterr().err
     assert main(["label", str(tmp_path / "empty.yaml")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpirun")
+def test_mpirun_profile_launches_each_task_as_its_own_mpi_job(tmp_path, monkeypatch):
+    """The `mpirun` launch profile: cp2k.psmp on 2 MPI ranks per task gives the local labels."""
+    monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    monkeypatch.setenv("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    frames = water_box(2, 0)
+    program = find_cp2k()
+    tpl = CP2KTemplate.load(builtin_template_path(), program.xml_spec())
+    s = Structure(0, frames["cell"][0], frames["coord"], ("O", "H", "H") * 2)
+    out = {}
+    for name, ranks in (("local", 1), ("mpirun", 2)):
+        settings = RunSettings(cp2k=program.path, profile=load_profile(name), ranks=ranks)
+        assert run_task(tpl, s, settings, tmp_path / name)["ok"]
+        out[name] = read_marker(tmp_path / name / "g0000" / "t000000.npz")
+    np.testing.assert_allclose(out["mpirun"]["energy"], out["local"]["energy"], atol=1e-6)
+    np.testing.assert_allclose(out["mpirun"]["force"], out["local"]["force"], atol=1e-4)
