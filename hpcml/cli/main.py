@@ -27,11 +27,11 @@ BUILT = {
     "run": ("run", "concurrent-learning loop; re-running resumes"),
     "status": ("status", "iteration, stage, accurate/candidate/failed %%"),
     "report": ("report", "plots (PNG) + summary of a run"),
+    "kinetic": ("kinetic", "PETSc kinetic solve (BGK / Boltzmann)"),
 }
 
 #: name -> (issue that builds it, one-line help, positional arguments)
 PENDING = {
-    "kinetic": (8, "PETSc kinetic solve (BGK / Boltzmann)", ["config"]),
     "moments": (9, "ML moment method: train, solve, run", ["action"]),
 }
 

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from hpcml.config.base import Section
 from hpcml.config.data import DataSection
+from hpcml.config.kinetic import KineticSection
 from hpcml.config.label import LabelSection
 from hpcml.config.loop import LoopSection
 from hpcml.config.md import MdSection
@@ -32,5 +33,7 @@ class HpcmlConfig(Section):
                                 description="ensemble training")
     md: MdSection = Field(default_factory=MdSection, description="DPMD exploration")
     label: LabelSection = Field(default_factory=LabelSection, description="CP2K labeling")
+    kinetic: KineticSection = Field(default_factory=KineticSection,
+                                    description="kinetic solver (hpcml kinetic)")
     loop: LoopSection = Field(default_factory=LoopSection,
                               description="the concurrent-learning loop (hpcml run)")

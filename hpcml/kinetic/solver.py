@@ -280,8 +280,11 @@ class KineticSolver:
 
     def run(self, t_end: float, n_outputs: int = 1,
             on_output: Callable[[KineticSolver], None] | None = None,
-            progress: Callable[[KineticSolver], None] | None = None) -> dict:
+            progress: Callable[[KineticSolver], None] | None = None,
+            monitor: bool = False) -> dict:
         """Step to ``t_end``, calling ``on_output`` at ``n_outputs + 1`` equally spaced times.
+
+        ``progress`` is called after each output interval, ``monitor`` logs every step.
 
         Returns
         -------
@@ -301,6 +304,8 @@ class KineticSolver:
                     stopped = f"reached -kinetic_ts_max_steps {self.options.max_steps}"
                     break
                 self.step(min(dt_max, t_next - self.t))
+                if monitor:
+                    _log.info("step %d: t = %.6g", self.steps, self.t)
             if stopped is None:
                 self.t = float(t_next)   # drop the round-off of the summed steps
             wall += time.perf_counter() - start

@@ -49,10 +49,10 @@ def test_help_lists_subcommands():
 
 def test_python_m_and_console_script():
     env = dict(os.environ, HPCML_NO_MPI="1")
-    proc = subprocess.run([sys.executable, "-m", "hpcml", "kinetic", "in.yaml"],
+    proc = subprocess.run([sys.executable, "-m", "hpcml", "moments", "train"],
                           capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == EXIT_NOT_BUILT
-    assert "issue 8" in proc.stderr
+    assert "issue 9" in proc.stderr
     script = Path(sys.executable).with_name("hpcml")
     if script.exists():
         proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
