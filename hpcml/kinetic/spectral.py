@@ -105,7 +105,7 @@ MAXWELL_C = 5.0 / (8.0 * math.pi)
 COLLISION_FREQUENCY = 2.0 * math.pi * MAXWELL_C
 """Loss frequency per unit density, ``int b d sigma = 2 pi c = 5/4`` (untruncated kernel)."""
 
-_CHUNK_BYTES = 2 * 2**20  # cells per batched FFT: about this many bytes of f (cache)
+_CHUNK_BYTES = 2**19  # cells per batched FFT: about this many bytes of f (cache)
 
 
 # ---------------------------------------------------------------------------
