@@ -41,7 +41,9 @@ _PSI_SCALE = np.array([1.0, 1.0, 1.0, 1.0, 0.5])  # psi = (1, v, |v|^2 / 2) = sc
 
 def _sums(v: np.ndarray, h: float, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``exp(b v + c v**2)`` ``(..., n)`` and its power sums ``h sum v**p``, p = 0..4."""
-    e = np.exp(b[..., None] * v + c[..., None] * (v * v))
+    e = np.multiply(b[..., None], v)
+    e += c[..., None] * (v * v)
+    np.exp(e, out=e)
     return e, h * (e @ np.vander(v, 5, increasing=True))
 
 
@@ -62,18 +64,23 @@ def _check_state(rho: np.ndarray, T: np.ndarray) -> None:
             f"(first: flat cell {k}, rho={rho.ravel()[k]:.6g}, T={T.ravel()[k]:.6g})")
 
 
-def _newton(residual_jacobian, alpha: np.ndarray, scale: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """Batched Newton iterations on ``alpha (..., k)`` until the scaled residual is round-off."""
+def _newton(residual_jacobian, alpha: np.ndarray, scale: np.ndarray) -> tuple:  # noqa: ANN001
+    """Batched Newton iterations on ``alpha (..., k)`` until the scaled residual is round-off.
+
+    ``residual_jacobian(alpha)`` returns ``(F, J, extra)``; the result is
+    ``(alpha, extra)`` with ``extra`` evaluated at the returned ``alpha``
+    (the exponentials, so they are not computed again).
+    """
     for _ in range(_NEWTON_MAXITER):
-        F, J = residual_jacobian(alpha)
+        F, J, extra = residual_jacobian(alpha)
         err = np.abs(F).max(-1) / scale
         if not np.isfinite(err).all():
             raise ValueError("discrete Maxwellian: Newton iteration diverged (velocity grid "
                              "too coarse or box too small for the temperature)")
         if err.max(initial=0.0) < _NEWTON_TOL:
-            return alpha
+            return alpha, extra
         alpha = alpha - np.linalg.solve(J, F[..., None])[..., 0]
-    return alpha
+    return alpha, residual_jacobian(alpha)[2]
 
 
 def _full_coefficients(cons: np.ndarray, layout: CellLayout) -> tuple:
@@ -87,14 +94,14 @@ def _full_coefficients(cons: np.ndarray, layout: CellLayout) -> tuple:
                                for k, (p, q, r) in terms)
 
     def residual_jacobian(alpha):  # noqa: ANN001, ANN202
-        S = [_sums(v, h, alpha[..., 1 + d], alpha[..., 4])[1] for d in range(3)]
+        ES = [_sums(v, h, alpha[..., 1 + d], alpha[..., 4]) for d in range(3)]
+        S = [s for _, s in ES]
         G = np.stack([np.stack([moment(alpha[..., 0], S, t) for t in row], -1)
                       for row in _GRAM], -2)
         J = G * _PSI_SCALE[:, None]
-        return J[..., 0] - cons, J
+        return J[..., 0] - cons, J, [e for e, _ in ES]
 
-    alpha = _newton(residual_jacobian, _initial_guess(rho, u, T, 3), rho * (1 + T))
-    E = [_sums(v, h, alpha[..., 1 + d], alpha[..., 4])[0] for d in range(3)]
+    alpha, E = _newton(residual_jacobian, _initial_guess(rho, u, T, 3), rho * (1 + T))
     return alpha[..., 0], E
 
 
@@ -108,13 +115,12 @@ def _chu_coefficients(cons: np.ndarray, layout: CellLayout) -> tuple:
     exps = np.add.outer(np.arange(3), np.arange(3))
 
     def residual_jacobian(alpha):  # noqa: ANN001, ANN202
-        _, S = _sums(v, h, alpha[..., 1], alpha[..., 2])
+        e, S = _sums(v, h, alpha[..., 1], alpha[..., 2])
         J = np.exp(alpha[..., 0])[..., None, None] * S[..., exps]
         J *= np.array([1.0, 1.0, 0.5])[:, None]
-        return J[..., 0] - target, J
+        return J[..., 0] - target, J, e
 
-    alpha = _newton(residual_jacobian, _initial_guess(rho, u, T, 1), rho * (1 + T))
-    e, _ = _sums(v, h, alpha[..., 1], alpha[..., 2])
+    alpha, e = _newton(residual_jacobian, _initial_guess(rho, u, T, 1), rho * (1 + T))
     return alpha[..., 0], e, T
 
 
