@@ -23,6 +23,7 @@ figures.  No thresholds: this prints figures.
 
 import argparse
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -178,8 +179,8 @@ def load_fused(ctx, workdir):
         if cc is not None:
             path = os.path.join(workdir, "libkinetic_fused.so")
             # no FMA contraction: the results are then bit-identical to numpy's
-            subprocess.run([cc, "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC",
-                            "-o", path, FUSED_SOURCE], check=True)
+            subprocess.run([cc, "-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd",
+                            "-shared", "-fPIC", "-o", path, FUSED_SOURCE], check=True)
     path = ctx.comm.bcast(path, root=0)
     if path is None:
         return None
@@ -400,6 +401,18 @@ def spectral_table(by):
                   f"{per_cell / (n**3 * np.log2(n)) * 1e6:.3f} |")
 
 
+def kernel_versions():
+    """Short SHA-1 of each timed kernel module's source (which version was measured)."""
+    import hpcml.kinetic.bgk as bgk
+    import hpcml.kinetic.transport as transport
+
+    out = {}
+    for mod in (transport, bgk):
+        with open(mod.__file__, "rb") as fh:
+            out[os.path.basename(mod.__file__)] = hashlib.sha1(fh.read()).hexdigest()[:10]
+    return out
+
+
 def under_mpi_launcher():
     return any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"))
 
@@ -447,7 +460,8 @@ def main():
     if not under_mpi_launcher():
         runs = relaunch([int(n) for n in args.np.split(",")], sys.argv[1:])
         print(f"\nbench_kinetic: {len(runs)} run(s), full nv {args.nv} nx {args.nx}, chu nv "
-              f"{args.chu_nv} nx {args.chu_nx}; bytes per update {BYTES_PER_UPDATE}")
+              f"{args.chu_nv} nx {args.chu_nx}; bytes per update {BYTES_PER_UPDATE}; "
+              f"kernel sources {kernel_versions()}")
         tables(runs, args)
         return
     ctx = Context.create()
