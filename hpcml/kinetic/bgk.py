@@ -176,7 +176,8 @@ def maxwellian_from_state(rho: np.ndarray, u: np.ndarray, T: np.ndarray,
 
 
 def bgk_step(f: np.ndarray, layout: CellLayout, eps: float, dt: float,
-             relax: str = "implicit", out: np.ndarray | None = None) -> np.ndarray:
+             relax: str = "implicit", out: np.ndarray | None = None,
+             work: dict | None = None) -> np.ndarray:
     """Relax ``f`` towards its discrete Maxwellian over ``dt``: ``df/dt = (M[f] - f)/eps``.
 
     BGK conserves the moments, so ``M[f]`` at the new time equals ``M[f]``
@@ -200,13 +201,21 @@ def bgk_step(f: np.ndarray, layout: CellLayout, eps: float, dt: float,
         ``implicit`` or ``exponential``.
     out
         Optional output array (may be ``f`` itself).
+    work
+        Optional dict in which the Maxwellian's buffer is kept between calls
+        (fresh large arrays cost page faults on every step).
 
     Returns
     -------
     numpy.ndarray
         The relaxed distribution, shape of ``f``.
     """
-    M = maxwellian(conserved(f, layout), layout)
+    M = None if work is None else work.get("M")
+    if M is None or M.shape != f.shape:
+        M = np.empty_like(f)
+        if work is not None:
+            work["M"] = M
+    maxwellian(conserved(f, layout), layout, out=M)
     if relax == "implicit":
         keep = eps / (eps + dt)
     elif relax == "exponential":

@@ -39,10 +39,11 @@ class BGK:
 
     def __init__(self, layout: CellLayout, eps: float, relax: str = "implicit", **_: object):
         self.layout, self.eps, self.relax = layout, float(eps), relax
+        self._work: dict = {}
 
     def step(self, f: np.ndarray, dt: float, out: np.ndarray) -> np.ndarray:
         """Relax ``f`` ``(nc, *shape)`` over ``dt`` into ``out``."""
-        return bgk_step(f, self.layout, self.eps, dt, relax=self.relax, out=out)
+        return bgk_step(f, self.layout, self.eps, dt, relax=self.relax, out=out, work=self._work)
 
 
 def spectral_available() -> bool:
