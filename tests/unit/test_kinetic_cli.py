@@ -91,3 +91,10 @@ def test_boltzmann_not_available(tmp_path, capsys, monkeypatch):
     cfg.write_text(cfg.read_text().replace("  velocity: {n: 24}\n", ""))
     assert main(["kinetic", str(cfg)]) == EXIT_USER_ERROR
     assert "not available" in capsys.readouterr().err
+
+
+def test_coarse_velocity_grid_warns(tmp_path, capsys):
+    cfg = write_config(tmp_path, "  velocity: {n: 8}")
+    cfg.write_text(cfg.read_text().replace("  velocity: {n: 24}\n", ""))
+    assert main(["kinetic", str(cfg), "--t-end", "0.01"]) == 0
+    assert "the velocity grid is too coarse (raise n to at least" in capsys.readouterr().err

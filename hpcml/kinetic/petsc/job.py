@@ -63,6 +63,12 @@ def velocity_box(cfg: KineticSection, u: np.ndarray, T: np.ndarray) -> float:
                      "(max T = %.4g): up to %.3g of a cell's Maxwellian mass lies outside the "
                      "velocity box (the discrete Maxwellian renormalizes it); raise vmax to "
                      "at least %.3g", vmax, Ts.max(), loss, need)
+    h = 2 * vmax / cfg.velocity.n
+    if h > np.sqrt(Ts.min()):
+        _log.warning("kinetic.velocity.n = %d gives dv = %.3g, more than the thermal speed "
+                     "sqrt(T) = %.3g of the coldest initial state: the velocity grid is too "
+                     "coarse (raise n to at least %d)", cfg.velocity.n, h, np.sqrt(Ts.min()),
+                     int(np.ceil(2 * vmax / np.sqrt(Ts.min()))))
     return vmax
 
 
