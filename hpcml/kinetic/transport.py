@@ -72,9 +72,8 @@ class TransportWork:
 
     def velocity_parts(self, vx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(max(vx, 0), min(vx, 0))``, cached for the last ``vx``."""
-        key = (id(vx), vx.shape)
-        if self._bufs.get("_vkey") != key:
-            self._bufs["_vkey"] = key
+        if self._bufs.get("_vx") is not vx:   # the reference held here keeps the id unique
+            self._bufs["_vx"] = vx
             self._bufs["_vparts"] = (np.maximum(vx, 0.0), np.minimum(vx, 0.0))
         return self._bufs["_vparts"]
 
