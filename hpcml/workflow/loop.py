@@ -279,7 +279,8 @@ class Loop:
 
         def sample() -> int:
             frames = _trajectory_sample(self.dirs.explore(last), loop.check_frames,
-                                        np.random.default_rng([loop.check_seed, last]))
+                                        np.random.default_rng([loop.check_seed, last]),
+                                        self.config.md.trust_hi)
             if frames is None:
                 return 0
             out.mkdir(parents=True, exist_ok=True)
@@ -288,12 +289,15 @@ class Loop:
 
         n = _on_root(self.ctx, sample)
         if n == 0:
-            _log.warning("check: the last iteration wrote no trajectory frames")
+            _log.warning("check: the last iteration wrote no trajectory frames below trust_hi")
             return {}
         frames = read_frames(out / "sample.h5")
-        result = label_frames(self.ctx, self._label_section(out / "labeled.h5", out / "work"),
-                              frames, candidates=str(out / "sample.h5"))
-        check = {"iteration": last, "sampled": n, "n_labeled": result.n_labeled}
+        # a check frame CP2K cannot label is reported, not fatal
+        section = self._label_section(out / "labeled.h5", out / "work").model_copy(
+            update={"ratio_failed": 1.0})
+        result = label_frames(self.ctx, section, frames, candidates=str(out / "sample.h5"))
+        check = {"iteration": last, "sampled": n, "n_labeled": result.n_labeled,
+                 "n_failed": result.n_failed}
         if self.ctx.is_root and result.n_labeled:
             _, overall = test_model(self.dirs.train(last) / "ensemble.pt", [out / "labeled.h5"])
             check.update({k: overall[k] for k in ("energy_rmse_per_atom_meV",
@@ -321,18 +325,29 @@ def _with_iteration(frames: Frames, i: int) -> Frames:
                                     "iteration": np.full(len(frames), i, dtype=np.int64)})
 
 
-def _trajectory_sample(explore: Path, n: int, rng: np.random.Generator) -> Frames | None:
-    """Up to ``n`` random frames of the walkers' ``traj.h5`` files in ``explore``."""
+def _trajectory_sample(explore: Path, n: int, rng: np.random.Generator,
+                       trust_hi: float) -> Frames | None:
+    """Up to ``n`` random frames of the walkers' ``traj.h5`` files in ``explore``.
+
+    Frames whose deviation (``devi.out`` at the same step) is at or above
+    ``trust_hi`` are left out: they are unphysical, as the loop treats them.
+    """
     from hpcml.io import Frames
     from hpcml.io.store import read_frames
 
     parts = []
     for path in sorted(explore.glob("walker_*/traj.h5")):
         frames = read_frames(path)
+        if not len(frames):
+            continue
         # a restarted walker rewrites the frames after its checkpoint: keep the last copy
         _, last = np.unique(frames["frame_id"][::-1], return_index=True)
-        if len(frames):
-            parts.append(frames.select(np.sort(len(frames) - 1 - last)))
+        frames = frames.select(np.sort(len(frames) - 1 - last))
+        devi = np.loadtxt(path.with_name("devi.out"), comments="#", ndmin=2)
+        failed = set(devi[devi[:, 4] >= trust_hi, 0].astype(int)) if devi.size else set()
+        keep = [k for k, step in enumerate(frames["frame_id"]) if int(step) not in failed]
+        if keep:
+            parts.append(frames.select(keep))
     if not parts:
         return None
     frames = Frames.concat(parts)
