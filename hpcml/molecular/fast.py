@@ -279,7 +279,8 @@ class _Contract(torch.autograd.Function):
     """``dE/dR`` of one section: ``(G gT + e0 ((dG gT) . R~)) / std``.
 
     Inputs ``G, dG`` (n, w, M), rows ``R~`` (n, w, 4) (data), ``gT``
-    transposed, ``gT^T`` (n, 4, M) contiguous, and ``inv_std`` (4,) (data);
+    transposed, ``gT^T`` (n, 4, M) contiguous, and ``1 / std`` of each
+    centre atom (n, 1, 4) (data);
     output (n, w, 4).  Every batched product keeps ``M`` as the contiguous
     dimension (several times faster than products with 4 output columns).
     """
@@ -359,53 +360,127 @@ def distinct_s(batch: Batch, s: torch.Tensor) -> list[list[tuple[torch.Tensor, t
     return out
 
 
+def _sections(batch: Batch, s: torch.Tensor) -> list[tuple[list[torch.Tensor], torch.Tensor,
+                                                             torch.Tensor]]:
+    """Per neighbour type: distinct ``s`` of each centre type and one slot index.
+
+    Returns ``out[tj] = (values, inverse, pad_rows)``: ``values[ti]``
+    (N_ti, 1) are the distinct ``s`` of section (ti, tj)
+    (:func:`distinct_s`).  The embedding table of a section stacks, for each
+    centre type in turn, the rows of ``values[ti]`` and one row for the
+    virtual empty slots beyond the section width (``pad_rows[ti]``, int64);
+    ``inverse`` (n, w_tj) indexes that table for every centre atom, so one
+    gather serves them all.  Cached on the batch with :func:`distinct_s`.
+    """
+    uniq = distinct_s(batch, s)
+    hit = batch.cache.get("sections")
+    if hit is not None and hit[0] is uniq:
+        return hit[1]
+    out = []
+    for tj in range(len(batch.widths)):
+        values, parts, pads, offset = [], [], [], 0
+        for ti in range(len(batch.blocks)):
+            u, inv = uniq[ti][tj]
+            values.append(u)
+            parts.append(inv + offset)
+            pads.append(offset + u.shape[0])
+            offset += u.shape[0] + 1
+        out.append((values, torch.cat(parts), torch.tensor(pads, device=s.device)))
+    batch.cache["sections"] = (uniq, out)
+    return out
+
+
+def _atom_types(batch: Batch, device: torch.device) -> torch.Tensor:
+    """Type of each centre atom (n,) int64, in sorted order (cached on the batch)."""
+    hit = batch.cache.get("atom_types")
+    if hit is None:
+        counts = torch.tensor([b - a for a, b in batch.blocks], device=device)
+        hit = torch.arange(len(batch.blocks), device=device).repeat_interleave(
+            counts, output_size=batch.n_atoms)
+        batch.cache["atom_types"] = hit
+    return hit
+
+
+def _embed_section(desc: Any, tj: int, values: list[torch.Tensor],
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embedding table ``(G, dG/ds~)`` (rows, M) of neighbour type ``tj`` (see :func:`_sections`).
+
+    With ``type_one_side`` the nets of all centre types are one module: one
+    call on the stacked ``s~`` of every centre type.
+    """
+    pad_s = (0.0 - desc.avg[:, :1]) / desc.std[:, :1]                   # (ntypes, 1)
+    s_in = [torch.cat([(u - desc.avg[ti, 0]) / desc.std[ti, 0], pad_s[ti:ti + 1]])
+            for ti, u in enumerate(values)]
+    nets = [desc.nets[ti][tj] for ti in range(len(values))]
+    if all(net is nets[0] for net in nets):
+        net = nets[0]
+        return _EmbedTangent.apply(torch.cat(s_in), len(net.weight), *net.weight, *net.bias)
+    outs = [_EmbedTangent.apply(x, len(net.weight), *net.weight, *net.bias)
+            for x, net in zip(s_in, nets)]
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+
 def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Atomic energies (n,) in sorted order and ``dE/dr_ij`` (n, width, 3)."""
+    """Atomic energies (n,) in sorted order and ``dE/dr_ij`` (n, width, 3).
+
+    Each neighbour-type section is handled for all centre atoms at once:
+    one embedding call per net (with ``type_one_side`` one per neighbour
+    type, on the distinct ``s~`` of every centre type stacked, plus the
+    value of the empty slots), one gather, one batched product for ``T``
+    and one for ``dE/dR``.  Empty slots beyond the section width (up to
+    ``sel``) enter ``T`` in closed form, ``(sel - w) G(s~_0) R~_0``.
+    """
     desc = model.descriptor
     spec = desc.spec
+    n = batch.n_atoms
+    axis, nnei, width_m = spec.axis_neuron, spec.nnei, spec.neuron[-1]
     env, aux = env_with_derivative(batch.rij, spec.rcut_smth, spec.rcut)
-    uniq = distinct_s(batch, aux[1].squeeze(-1).detach())
-    e_parts, g_parts = [], []
-    axis, nnei = spec.axis_neuron, spec.nnei
+    sections = _sections(batch, aux[1].squeeze(-1).detach())
+    atom_types = _atom_types(batch, env.device)
+    avg, std = desc.avg[atom_types].unsqueeze(1), desc.std[atom_types].unsqueeze(1)
+    envn = (env - avg) / std
+    inv_std = 1.0 / std
+    pad_env = (0.0 - desc.avg) / desc.std                               # (ntypes, 4)
+    pads_t = None                                                        # (ntypes, 4, M)
+    used, t_tr, col = [], None, 0
+    for tj, (w, cap) in enumerate(zip(batch.widths, spec.sel)):
+        values, inv, pad_rows = sections[tj]
+        g_u, dg_u = _embed_section(desc, tj, values)
+        if cap != w:            # a Verlet list may be wider than sel (slots beyond rcut)
+            part = ((cap - w) * pad_env).unsqueeze(2) * g_u[pad_rows].unsqueeze(1)
+            pads_t = part if pads_t is None else pads_t + part
+        if not w:
+            used.append(None)
+            continue
+        g, dg = _Gather.apply(g_u, inv), _Gather.apply(dg_u, inv)       # (n, w, M)
+        rows = envn[:, col:col + w].contiguous()                         # (n, w, 4)
+        rows_t = rows.transpose(1, 2).contiguous()
+        t_tr = torch.bmm(rows_t, g) if t_tr is None else torch.baddbmm(t_tr, rows_t, g)
+        used.append((rows, g, dg))
+        col += w
+    if t_tr is None:
+        t_tr = env.new_zeros(n, 4, width_m)
+    if pads_t is not None:
+        t_tr = t_tr + pads_t[atom_types]                                 # T^T (n, 4, M)
+    t_mat = (t_tr / nnei).transpose(1, 2)                                # T (n, M, 4)
+    t_axis = t_mat[:, :axis]
+    d = torch.matmul(t_mat, t_axis.transpose(1, 2)).reshape(n, spec.dim_descrpt)
+    e_parts, gd_parts = [], []
     for ti, (a, b) in enumerate(batch.blocks):
         if b == a:
             continue
-        avg, std = desc.avg[ti], desc.std[ti]
-        envn = (env[a:b] - avg) / std
-        t_tr = desc._virtual_pads(ti, batch.widths)
-        if t_tr.dim():
-            t_tr = t_tr.t()                                              # (4, M)
-        sections, col = [], 0
-        for tj, w in enumerate(batch.widths):
-            if w:
-                net = desc.nets[ti][tj]
-                rows = envn[:, col:col + w].contiguous()
-                s_u, inv = uniq[ti][tj]
-                g_u, dg_u = _EmbedTangent.apply((s_u - avg[0]) / std[0], len(net.weight),
-                                                *net.weight, *net.bias)
-                g, dg = _Gather.apply(g_u, inv), _Gather.apply(dg_u, inv)
-                rows_t = rows.transpose(1, 2).contiguous()
-                t_tr = t_tr + torch.bmm(rows_t, g)                       # T^T (n_t, 4, M)
-                sections.append((w, rows, g, dg))
-            else:
-                sections.append((0, None, None, None))
-            col += w
-        t_mat = (t_tr / nnei).expand(b - a, -1, -1).transpose(1, 2)      # (n_t, M, 4)
-        t_axis = t_mat[:, :axis]
-        d = torch.matmul(t_mat, t_axis.transpose(1, 2))
-        e, g_d = fitting_with_grad(model.fitting[ti], d.reshape(b - a, spec.dim_descrpt))
+        e, g_d = fitting_with_grad(model.fitting[ti], d[a:b])
         e_parts.append(e + model.bias_atom_e[ti])
-        g_d = g_d.view(b - a, spec.neuron[-1], axis)
-        g_t = torch.matmul(g_d, t_axis)                                  # (n_t, M, 4)
-        g_t = torch.cat([g_t[:, :axis] + torch.matmul(g_d.transpose(1, 2), t_mat),
-                         g_t[:, axis:]], dim=1) / nnei
-        g_tt = g_t.transpose(1, 2).contiguous()                         # (n_t, 4, M)
-        inv_std = 1.0 / std
-        g_env = torch.cat([
-            _Contract.apply(g, dg, rows, g_tt, inv_std) if w
-            else env.new_zeros(b - a, 0, 4) for w, rows, g, dg in sections], dim=1)
-        g_parts.append(env_backward(g_env, tuple(x[a:b] for x in aux)))
-    return torch.cat(e_parts), torch.cat(g_parts)
+        gd_parts.append(g_d)
+    g_d = torch.cat(gd_parts).view(n, width_m, axis)
+    g_t = torch.matmul(g_d, t_axis)                                      # (n, M, 4)
+    g_t = torch.cat([g_t[:, :axis] + torch.matmul(g_d.transpose(1, 2), t_mat),
+                     g_t[:, axis:]], dim=1) / nnei
+    g_tt = g_t.transpose(1, 2).contiguous()                             # (n, 4, M)
+    g_env = torch.cat([
+        _Contract.apply(sec[1], sec[2], sec[0], g_tt, inv_std) if sec is not None
+        else env.new_zeros(n, 0, 4) for sec in used], dim=1)
+    return torch.cat(e_parts), env_backward(g_env, aux)
 
 
 set_compile()
