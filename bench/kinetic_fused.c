@@ -124,3 +124,81 @@ void relax_full(const double *f, const double *ea, const double *ex, const doubl
         }
     }
 }
+
+/* Chu-mode BGK step of nc cells, each (2, n): g then h, fused per cell: moments,
+ * Newton for g_M = exp(a + b v + c v^2) matching mass, momentum and the x-share
+ * of the energy (as hpcml.kinetic.bgk does), h_M = T g_M, and the update
+ * out = M + keep (f - M).  Returns the number of cells whose Newton did not
+ * reach the tolerance.  e: scratch of n values. */
+int bgk_chu(const double *f, const double *v, int n, int nc, double hv, double keep,
+            double *out, double *e) {
+    int failed = 0;
+    for (int c = 0; c < nc; c++) {
+        const double *g = f + (size_t)c * 2 * n, *hh = g + n;
+        double m0 = 0, m1 = 0, m2 = 0, eh = 0;
+        for (int j = 0; j < n; j++) {
+            m0 += g[j];
+            m1 += g[j] * v[j];
+            m2 += g[j] * v[j] * v[j];
+            eh += hh[j];
+        }
+        double rho = hv * m0, u = hv * m1 / rho;
+        double T = (2.0 * (0.5 * hv * m2 + hv * eh) / rho - u * u) / 3.0;
+        double t0 = rho, t1 = rho * u, t2 = 0.5 * rho * (u * u + T);
+        double a = log(rho) - 0.5 * log(2.0 * M_PI * T) - u * u / (2.0 * T);
+        double b = u / T, q = -0.5 / T;
+        int ok = 0;
+        for (int it = 0; it < 40; it++) {
+            /* exp(a + b v_j + q v_j^2) on the uniform grid by its recurrence
+             * E_{j+1} = E_j R_j, R_{j+1} = R_j Q: two exp per 16 points, not 16;
+             * restarted every 16 points to bound the round-off growth */
+            double s[5] = {0, 0, 0, 0, 0};
+            double Q = exp(2.0 * q * hv * hv), E = 0.0, R = 0.0;
+            for (int j = 0; j < n; j++) {
+                double x = v[j];
+                if ((j & 15) == 0) {
+                    E = exp(a + b * x + q * x * x);
+                    R = exp(b * hv + q * (2.0 * x * hv + hv * hv));
+                } else {
+                    E *= R;
+                    R *= Q;
+                }
+                double ej = hv * E;
+                e[j] = E;
+                s[0] += ej;
+                s[1] += ej * x;
+                s[2] += ej * x * x;
+                s[3] += ej * x * x * x;
+                s[4] += ej * x * x * x * x;
+            }
+            double F0 = s[0] - t0, F1 = s[1] - t1, F2 = 0.5 * s[2] - t2;
+            double err = fmax(fabs(F0), fmax(fabs(F1), fabs(F2))) / (rho * (1.0 + T));
+            if (err < 1e-14) { ok = 1; break; }
+            /* solve J d = F, J = [[s0 s1 s2] [s1 s2 s3] [s2/2 s3/2 s4/2]] (Cramer) */
+            double J[3][3] = {{s[0], s[1], s[2]}, {s[1], s[2], s[3]},
+                              {0.5 * s[2], 0.5 * s[3], 0.5 * s[4]}};
+            double det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1])
+                       - J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0])
+                       + J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
+            double d0 = (F0 * (J[1][1] * J[2][2] - J[1][2] * J[2][1])
+                       - J[0][1] * (F1 * J[2][2] - J[1][2] * F2)
+                       + J[0][2] * (F1 * J[2][1] - J[1][1] * F2)) / det;
+            double d1 = (J[0][0] * (F1 * J[2][2] - J[1][2] * F2)
+                       - F0 * (J[1][0] * J[2][2] - J[1][2] * J[2][0])
+                       + J[0][2] * (J[1][0] * F2 - F1 * J[2][0])) / det;
+            double d2 = (J[0][0] * (J[1][1] * F2 - F1 * J[2][1])
+                       - J[0][1] * (J[1][0] * F2 - F1 * J[2][0])
+                       + F0 * (J[1][0] * J[2][1] - J[1][1] * J[2][0])) / det;
+            a -= d0;
+            b -= d1;
+            q -= d2;
+        }
+        failed += !ok;
+        double *og = out + (size_t)c * 2 * n, *oh = og + n;
+        for (int j = 0; j < n; j++) {
+            og[j] = e[j] + keep * (g[j] - e[j]);
+            oh[j] = T * e[j] + keep * (hh[j] - T * e[j]);
+        }
+    }
+    return failed;
+}
