@@ -14,20 +14,14 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from hpcml.cli.run import add_loop_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
     parser.add_argument("--config", type=Path, default=None,
                         help="config file (default: the embedded hpcml/data/demo.yaml)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="run directory (default: run.workdir of the config)")
-    parser.add_argument("--max-iterations", type=int, default=None,
-                        help="iterations at most")
-    parser.add_argument("--continue-changed", action="store_true",
-                        help="continue a run directory made by a different config")
-    parser.add_argument("--no-report", action="store_true", help="skip the plots")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object with the run's figures as the last line")
+    add_loop_options(parser)
 
 
 def embedded_config() -> Path:

@@ -20,6 +20,11 @@ from hpcml.cli.common import add_config_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the loop's options (each overrides the config)."""
     add_config_argument(parser)
+    add_loop_options(parser)
+
+
+def add_loop_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``hpcml run`` and ``hpcml demo``."""
     parser.add_argument("--workdir", type=Path, default=None, help="run directory "
                         "(default run.workdir)")
     parser.add_argument("--max-iterations", type=int, default=None,
