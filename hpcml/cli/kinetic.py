@@ -5,8 +5,9 @@ boundaries, initial data), distributes x over the ranks, and writes the
 moments ``rho, u, T, q, P`` with ``x`` and ``t`` at each output time to one
 HDF5 file (written by all ranks).  Algorithm knobs are PETSc options after
 CONFIG: ``-kinetic_ts_cfl 0.4``, ``-kinetic_ts_max_steps N``,
-``-kinetic_ts_relax implicit|exponential``, ``-kinetic_ts_monitor``;
-unknown ``-kinetic_*`` options are errors.
+``-kinetic_ts_relax implicit|exponential``, ``-kinetic_ts_monitor``,
+``-kinetic_kernels auto|native|numpy`` (the fused C kernels or numpy's);
+unknown ``-kinetic_*`` options are errors.  ``--json`` reports which kernels ran.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
                   f"{summary['t']:.6g} in {summary['wall_s']:.2f} s, "
                   f"{summary['cell_velocity_updates_per_s']:.3g} cell-velocity updates/s; "
                   f"drift mass {c['mass']:.1e} momentum {c['momentum']:.1e} energy "
-                  f"{c['energy']:.1e}; moments in {summary['out']}")
+                  f"{c['energy']:.1e}; kernels: transport {summary['kernels']['transport']}, "
+                  f"collision {summary['kernels']['collision']}; moments in {summary['out']}")
             if args.json:
                 keys = ("cell_velocity_updates_per_s", "conservation", "steps", "t", "wall_s",
-                        "ranks", "nx", "dof", "vmax", "out", "stopped")
+                        "ranks", "nx", "dof", "vmax", "out", "stopped", "kernels")
                 print(json.dumps({k: summary[k] for k in keys}))
     return 0

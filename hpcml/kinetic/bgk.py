@@ -83,8 +83,13 @@ def _newton(residual_jacobian, alpha: np.ndarray, scale: np.ndarray) -> tuple:  
     return alpha, residual_jacobian(alpha)[2]
 
 
-def _full_coefficients(cons: np.ndarray, layout: CellLayout) -> tuple:
-    """Newton for ``(a, b_x, b_y, b_z, c)``; returns ``(a, Ex, Ey, Ez)``."""
+def full_coefficients(cons: np.ndarray, layout: CellLayout) -> tuple:
+    """Newton for the full-mode ``M = exp(a + b.v + c |v|**2)`` matching ``cons`` ``(..., 5)``.
+
+    Returns ``(a, (Ex, Ey, Ez))``: ``a`` ``(...)`` and the per-direction
+    factors ``E_d = exp(b_d v + c v**2)`` ``(..., n)``, so that
+    ``M[i, j, k] = exp(a) Ex[i] Ey[j] Ez[k]`` (used by the native kernels too).
+    """
     v, h = layout.grid.v, layout.grid.h
     rho, u, T = primitive(cons)
     _check_state(rho, T)
@@ -154,7 +159,7 @@ def maxwellian(cons: np.ndarray, layout: CellLayout, out: np.ndarray | None = No
         np.multiply(np.exp(a)[..., None], e, out=out[..., 0, :])
         np.multiply(T[..., None], out[..., 0, :], out=out[..., 1, :])
         return out
-    a, (ex, ey, ez) = _full_coefficients(cons, layout)
+    a, (ex, ey, ez) = full_coefficients(cons, layout)
     exy = (np.exp(a)[..., None] * ex)[..., :, None] * ey[..., None, :]
     np.multiply(exy[..., :, :, None], ez[..., None, None, :], out=out)
     return out
@@ -173,6 +178,21 @@ def maxwellian_from_state(rho: np.ndarray, u: np.ndarray, T: np.ndarray,
     cons[..., 1] = rho * u
     cons[..., 4] = 0.5 * rho * u * u + 1.5 * rho * T
     return maxwellian(cons, layout)
+
+
+def relax_factor(eps: float, dt: float, relax: str) -> float:
+    """The weight ``keep`` of ``f`` in ``M + keep (f - M)``: ``eps/(eps + dt)`` or ``exp(-dt/eps)``.
+
+    Raises
+    ------
+    ValueError
+        For a relaxation outside :data:`RELAX`.
+    """
+    if relax == "implicit":
+        return eps / (eps + dt)
+    if relax == "exponential":
+        return float(np.exp(-dt / eps))
+    raise ValueError(f"unknown BGK relaxation {relax!r}; choose one of {RELAX}")
 
 
 def bgk_step(f: np.ndarray, layout: CellLayout, eps: float, dt: float,
@@ -215,13 +235,8 @@ def bgk_step(f: np.ndarray, layout: CellLayout, eps: float, dt: float,
         M = np.empty_like(f)
         if work is not None:
             work["M"] = M
+    keep = relax_factor(eps, dt, relax)
     maxwellian(conserved(f, layout), layout, out=M)
-    if relax == "implicit":
-        keep = eps / (eps + dt)
-    elif relax == "exponential":
-        keep = float(np.exp(-dt / eps))
-    else:
-        raise ValueError(f"unknown BGK relaxation {relax!r}; choose one of {RELAX}")
     out = np.empty_like(f) if out is None else out
     # out = M + keep (f - M), written without temporaries the size of f beyond M
     np.subtract(f, M, out=out)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hpcml.kinetic import native
 from hpcml.kinetic.bgk import maxwellian_from_state
 from hpcml.kinetic.boundary import KINDS, fill_ghosts
 from hpcml.kinetic.collision import make_collision
@@ -108,11 +109,15 @@ class TimeOptions:
         Stop after this many steps (None: no limit).
     relax
         BGK relaxation: ``implicit`` (backward Euler) or ``exponential``.
+    kernels
+        ``auto`` (the fused C kernels of :mod:`hpcml.kinetic.native` when they
+        build, else numpy), ``native`` (an error when they do not) or ``numpy``.
     """
 
     cfl: float | None = None
     max_steps: int | None = None
     relax: str = "implicit"
+    kernels: str = "auto"
 
 
 def box_mass_loss(u: np.ndarray, T: np.ndarray, vmax: float, dim: int) -> float:
@@ -141,6 +146,9 @@ class KineticSolver:
         self.f = self._alloc(shape)
         self._stage = [self._alloc(shape), self._alloc(shape)]
         self._work = TransportWork()
+        self._native = native.select(self.options.kernels)
+        self._plan = None if self._native is None else native.TransportPlan(self.layout)
+        self._bgk_work: dict = {}
         self._edge = [np.zeros((2, *self.layout.shape)) for _ in range(2)]
         self._inflow = [None if s is None else maxwellian_from_state(*s, self.layout)
                         for s in problem.inflow]
@@ -148,6 +156,13 @@ class KineticSolver:
         self.steps = 0
         self.boundary_loss = np.zeros(5)   # conserved quantities that left through the ends
         self.initial_totals = np.zeros(5)
+
+    @property
+    def kernels(self) -> dict[str, str]:
+        """Which kernels run: ``{"transport": "native"|"numpy", "collision": ...}``."""
+        fast = self._native is not None
+        return {"transport": "native" if fast else "numpy",
+                "collision": "native" if fast and self.problem.collision == "bgk" else "numpy"}
 
     # --- storage and reductions: what the parallel twin overrides -------------------
     def _setup_storage(self) -> None:
@@ -255,14 +270,21 @@ class KineticSolver:
         nu = dt / self.problem.dx
         lim, vx, work = self.problem.limiter, self.layout.vx, self._work
         f1, f2 = self._stage
-        transport_step(self._ghosted(self.f), vx, nu, lim, out=f1, edge_flux=self._edge[0],
-                       work=work)
-        transport_step(self._ghosted(f1), vx, nu, lim, out=f2, edge_flux=self._edge[1],
-                       work=work)
+        for src, dst, edge in ((self.f, f1, self._edge[0]), (f1, f2, self._edge[1])):
+            if self._native is not None:
+                self._native.transport_step(self._ghosted(src), self.layout, nu, lim, out=dst,
+                                            edge_flux=edge, plan=self._plan)
+            else:
+                transport_step(self._ghosted(src), vx, nu, lim, out=dst, edge_flux=edge,
+                               work=work)
         np.add(self.f, f2, out=f1)
         f1 *= 0.5
         self._account_boundary(dt)
-        self.collision.step(f1, dt, out=self.f)
+        if self._native is not None and self.problem.collision == "bgk":
+            self._native.bgk_step(f1, self.layout, self.problem.eps, dt,
+                                  relax=self.options.relax, out=self.f, work=self._bgk_work)
+        else:
+            self.collision.step(f1, dt, out=self.f)
         self.t += dt
         self.steps += 1
 
@@ -290,7 +312,8 @@ class KineticSolver:
         -------
         dict
             ``steps``, ``t``, ``wall_s`` (stepping only), ``cell_velocity_updates_per_s``,
-            ``conservation`` (relative drifts) and ``stopped`` (None, or why it stopped early).
+            ``conservation`` (relative drifts), ``stopped`` (None, or why it stopped early)
+            and ``kernels`` (:attr:`kernels`).
         """
         times = np.linspace(self.t, t_end, n_outputs + 1)
         dt_max = self.max_dt()
@@ -318,4 +341,5 @@ class KineticSolver:
         updates = self.steps * self.problem.nx * self.layout.dof
         return {"steps": self.steps, "t": self.t, "wall_s": wall,
                 "cell_velocity_updates_per_s": updates / wall if wall > 0 else 0.0,
-                "conservation": self.conservation_errors(), "stopped": stopped}
+                "conservation": self.conservation_errors(), "stopped": stopped,
+                "kernels": self.kernels}

@@ -1,4 +1,4 @@
-"""The ``-kinetic_*`` PETSc options: algorithm knobs of the kinetic solver.
+"""The ``-kinetic_*`` PETSc options: algorithm knobs of the kinetic solver (and its kernels).
 
 Physics lives in the hpcml config; algorithms go through PETSc's options
 database with the prefix ``kinetic_`` (STYLE rule 13).  Any ``-kinetic_*``
@@ -15,6 +15,7 @@ from petsc4py import PETSc
 
 from hpcml.errors import UserError
 from hpcml.kinetic.bgk import RELAX
+from hpcml.kinetic.native import CHOICES
 from hpcml.kinetic.solver import TimeOptions
 
 PREFIX = "kinetic_"
@@ -24,6 +25,8 @@ KNOWN = {
     "ts_max_steps": (int, "stop after this many time steps"),
     "ts_relax": (str, f"BGK relaxation, one of {RELAX} (default implicit)"),
     "ts_monitor": (bool, "log every step (t, dt) on rank 0"),
+    "kernels": (str, f"hot kernels, one of {CHOICES}: auto = the fused C kernels when a C "
+                "compiler builds them, else numpy (default auto)"),
 }
 
 
@@ -121,14 +124,17 @@ def time_options() -> TimeOptions:
         cfl = db.getReal("ts_cfl", -1.0)
         steps = db.getInt("ts_max_steps", -1)
         relax = db.getString("ts_relax", "implicit")
+        kernels = db.getString("kernels", "auto")
     except PETSc.Error as exc:
         raise PetscOptionError(f"malformed -{PREFIX}ts_* option: {exc}") from None
     if relax not in RELAX:
         raise PetscOptionError(f"-{PREFIX}ts_relax {relax}: choose one of {RELAX}")
+    if kernels not in CHOICES:
+        raise PetscOptionError(f"-{PREFIX}kernels {kernels}: choose one of {CHOICES}")
     if cfl != -1.0 and not cfl > 0:
         raise PetscOptionError(f"-{PREFIX}ts_cfl {cfl}: must be > 0")
     return TimeOptions(cfl=None if cfl == -1.0 else cfl,
-                       max_steps=None if steps < 0 else steps, relax=relax)
+                       max_steps=None if steps < 0 else steps, relax=relax, kernels=kernels)
 
 
 def monitor_enabled() -> bool:

@@ -1,0 +1,307 @@
+"""Fused C kernels of the kinetic solver, compiled at first use and loaded with ctypes.
+
+``kernels.c`` (pure C, no Python API) holds one-sweep versions of the hot
+kernels: the transport stage of :func:`hpcml.kinetic.transport.transport_step`
+(MC and minmod limiters, full and Chu layouts; bit-identical to numpy's),
+the moments and the relaxation of the full-mode BGK step (the Newton solve
+for the Maxwellian stays numpy's, :func:`hpcml.kinetic.bgk.full_coefficients`)
+and the whole Chu-mode BGK step per cell (moments, Newton with the
+exponentials by recurrence on the uniform grid, update).  The numpy kernels
+stay the reference; these agree with them to round-off.
+
+Build: the system C compiler (``$CC``, else ``cc``) with :data:`FLAGS`, or
+:data:`FALLBACK_FLAGS` when those fail, into
+``$HPCML_CACHE/kernels/<sha>.so`` (default ``~/.cache/hpcml/kernels``), the
+SHA-256 covering the source, the compiler, the flags and the CPU (so nodes
+with different CPUs sharing a home directory do not share a ``-march=native``
+binary).  The library is written under a temporary name and renamed, so MPI
+ranks that build at once are safe.  Without a compiler, or when the build
+fails, :func:`load` logs one warning and returns None, and the solver uses
+the numpy kernels (``-kinetic_kernels auto``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hpcml.errors import UserError
+from hpcml.kinetic.grid import CellLayout
+
+_log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("kernels.c")
+#: compiler flags; no FMA contraction, so the transport stage is bit-identical to numpy's
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd", "-fPIC", "-shared")
+#: flags tried when :data:`FLAGS` fail (a compiler without -march=native or -fopenmp-simd)
+FALLBACK_FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared")
+#: the values of ``-kinetic_kernels``
+CHOICES = ("auto", "native", "numpy")
+_LIMITERS = {"mc": 0, "minmod": 1}
+#: Newton tolerance of the C Chu-mode Maxwellian (scaled residual)
+CHU_NEWTON_TOL = 1e-14
+
+
+class NativeKernelsUnavailable(UserError):
+    """``-kinetic_kernels native`` was asked for but the C kernels could not be built."""
+
+
+def cache_dir() -> Path:
+    """``$HPCML_CACHE/kernels`` (default ``~/.cache/hpcml/kernels``)."""
+    return Path(os.environ.get("HPCML_CACHE", Path.home() / ".cache" / "hpcml")) / "kernels"
+
+
+def _cpu_id() -> str:
+    """The CPU model and feature flags (part of the cache key of a ``-march=native`` build)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [ln for ln in fh.read().splitlines()
+                     if ln.startswith(("model name", "flags"))]
+        return "\n".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+def _compile(cc: str, flags: tuple, directory: Path) -> tuple[Path | None, str]:
+    """Build the library with ``flags``; ``(path, "")`` or ``(None, why)``."""
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), cc.encode(),
+                                     " ".join(flags).encode(), _cpu_id().encode()]))
+    path = directory / f"{key.hexdigest()[:24]}.so"
+    if path.exists():
+        return path, ""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE), "-lm"],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            return None, f"{cc} {' '.join(flags)} failed: {done.stderr.strip()[-400:]}"
+        os.replace(tmp, path)          # atomic: a concurrent rank sees all of it or none
+        return path, ""
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{cc}: {exc}"
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build(cc: str | None = None, directory: Path | None = None) -> Path:
+    """Compile ``kernels.c`` (or find it in the cache); the path of the shared library.
+
+    Raises
+    ------
+    NativeKernelsUnavailable
+        Without a C compiler, or when both flag sets fail.
+    """
+    cc = cc or os.environ.get("CC") or "cc"
+    exe = shutil.which(cc)
+    if exe is None:
+        raise NativeKernelsUnavailable(
+            f"no C compiler {cc!r} found (set CC or install one, e.g. apt-get install gcc)")
+    directory = cache_dir() if directory is None else Path(directory)
+    why = []
+    for flags in (FLAGS, FALLBACK_FLAGS):
+        try:
+            path, err = _compile(exe, flags, directory)
+        except OSError as exc:
+            raise NativeKernelsUnavailable(f"cannot write the kernel cache {directory}: {exc} "
+                                           "(set HPCML_CACHE to a writable directory)") from None
+        if path is not None:
+            return path
+        why.append(err)
+    raise NativeKernelsUnavailable("building hpcml/kinetic/native/kernels.c failed: "
+                                   + "; ".join(why))
+
+
+_LOADED: dict[tuple, NativeKernels | str] = {}
+
+
+def load(cc: str | None = None, directory: Path | None = None) -> NativeKernels | None:
+    """The native kernels, built and loaded once per (compiler, cache directory); None if not.
+
+    When they cannot be built, logs one warning (per compiler and directory)
+    and returns None; :func:`last_error` says why.
+    """
+    cc = cc or os.environ.get("CC") or "cc"
+    directory = cache_dir() if directory is None else Path(directory)
+    key = (cc, str(directory))
+    if key not in _LOADED:
+        try:
+            _LOADED[key] = NativeKernels(ctypes.CDLL(str(build(cc, directory))))
+        except (NativeKernelsUnavailable, OSError) as exc:
+            _LOADED[key] = str(exc)
+            _log.warning("native kinetic kernels unavailable, using the numpy kernels: %s",
+                         exc)
+    got = _LOADED[key]
+    return got if isinstance(got, NativeKernels) else None
+
+
+def last_error(cc: str | None = None, directory: Path | None = None) -> str | None:
+    """Why :func:`load` returned None for this compiler and directory (None if it did not)."""
+    cc = cc or os.environ.get("CC") or "cc"
+    directory = cache_dir() if directory is None else Path(directory)
+    got = _LOADED.get((cc, str(directory)))
+    return got if isinstance(got, str) else None
+
+
+def select(choice: str) -> NativeKernels | None:
+    """The kernels for ``-kinetic_kernels choice``: native ones, or None for numpy.
+
+    Raises
+    ------
+    ValueError
+        For a choice outside :data:`CHOICES`.
+    NativeKernelsUnavailable
+        For ``native`` when they cannot be built.
+    """
+    if choice not in CHOICES:
+        raise ValueError(f"kernels {choice!r}: choose one of {CHOICES}")
+    if choice == "numpy":
+        return None
+    lib = load()
+    if lib is None and choice == "native":
+        raise NativeKernelsUnavailable(
+            f"-kinetic_kernels native: the C kernels cannot be built ({last_error()}); "
+            "install a C compiler or set CC, or use -kinetic_kernels auto (falls back to "
+            "numpy) or numpy")
+    return lib
+
+
+def _ptr(a: np.ndarray) -> int:
+    """Address of the data of a C-contiguous float64 (or int32) array."""
+    return a.ctypes.data
+
+
+def _contiguous(*arrays: np.ndarray) -> bool:
+    """True when all are C-contiguous float64 arrays."""
+    return all(a.dtype == np.float64 and a.flags.c_contiguous for a in arrays)
+
+
+class TransportPlan:
+    """The row structure of one layout for the native transport stage, and its scratch."""
+
+    def __init__(self, layout: CellLayout):
+        n, v = layout.grid.n, layout.grid.v
+        if layout.mode == "full":          # rows: v_x index, n*n values of one velocity each
+            self.v, self.per_value, self.rows, self.inner = np.ascontiguousarray(v), 0, n, n * n
+        elif n % 2 == 0:                   # rows: the sign-constant halves of g and h
+            self.v, self.per_value, self.rows, self.inner = np.tile(v, 2), 1, 4, n // 2
+        else:                              # odd n: v = 0 in the middle; one value per row
+            self.v, self.per_value, self.rows, self.inner = np.tile(v, 2), 1, 2 * n, 1
+        self.layout = layout
+        self.flux = np.empty((2, layout.dof))
+
+
+class NativeKernels:
+    """The loaded library: the transport stage and the BGK step, numpy-like signatures."""
+
+    name = "native"
+
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib = lib
+        p, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+        lib.hpcml_transport.argtypes = [p, p, i, i, i, i, d, i, p, p, p]
+        lib.hpcml_transport.restype = None
+        lib.hpcml_moments_full.argtypes = [p, p, i, i, d, p]
+        lib.hpcml_moments_full.restype = None
+        lib.hpcml_relax_full.argtypes = [p, p, p, p, p, i, i, d, p]
+        lib.hpcml_relax_full.restype = None
+        lib.hpcml_bgk_chu.argtypes = [p, p, i, i, d, d, d, p, p, p]
+        lib.hpcml_bgk_chu.restype = ctypes.c_int
+
+    def transport_step(self, f_ghosted: np.ndarray, layout: CellLayout, dt_over_dx: float,
+                       limiter: str = "mc", out: np.ndarray | None = None,
+                       edge_flux: np.ndarray | None = None,
+                       plan: TransportPlan | None = None) -> np.ndarray:
+        """One transport stage, as :func:`hpcml.kinetic.transport.transport_step`.
+
+        ``f_ghosted`` ``(nx + 4, *layout.shape)``, ``out`` ``(nx, *layout.shape)``
+        and ``edge_flux`` ``(2, *layout.shape)`` are C-contiguous float64
+        (others go to the numpy kernel); ``plan`` reuses the row structure.
+        """
+        from hpcml.kinetic.transport import GHOSTS, transport_step
+
+        if limiter not in _LIMITERS:
+            raise ValueError(f"unknown limiter {limiter!r}; choose one of {sorted(_LIMITERS)}")
+        nx = f_ghosted.shape[0] - 2 * GHOSTS
+        out = np.empty((nx, *layout.shape)) if out is None else out
+        if f_ghosted.shape[1:] != layout.shape or out.shape != (nx, *layout.shape):
+            raise ValueError(f"transport: f_ghosted {f_ghosted.shape} and out {out.shape} do "
+                             f"not fit the layout {layout.shape}")
+        arrays = (f_ghosted, out) if edge_flux is None else (f_ghosted, out, edge_flux)
+        if not _contiguous(*arrays):
+            return transport_step(f_ghosted, layout.vx, dt_over_dx, limiter, out=out,
+                                  edge_flux=edge_flux)
+        plan = TransportPlan(layout) if plan is None or plan.layout is not layout else plan
+        self.lib.hpcml_transport(_ptr(f_ghosted), _ptr(plan.v), plan.per_value, plan.rows,
+                                 plan.inner, nx, float(dt_over_dx), _LIMITERS[limiter],
+                                 _ptr(out), _ptr(plan.flux),
+                                 None if edge_flux is None else _ptr(edge_flux))
+        return out
+
+    def bgk_step(self, f: np.ndarray, layout: CellLayout, eps: float, dt: float,
+                 relax: str = "implicit", out: np.ndarray | None = None,
+                 work: dict | None = None) -> np.ndarray:
+        """Relax ``f`` ``(..., *layout.shape)`` over ``dt``, as :func:`hpcml.kinetic.bgk.bgk_step`.
+
+        ``out`` may be ``f``; non-contiguous arrays go to the numpy kernel.
+
+        Raises
+        ------
+        ValueError
+            For a cell with non-positive density or temperature, or when
+            Newton diverges (the messages of the numpy kernel).
+        """
+        from hpcml.kinetic import bgk
+
+        keep = bgk.relax_factor(eps, dt, relax)
+        out = np.empty_like(f) if out is None else out
+        if not _contiguous(f, out) or out.shape != f.shape:
+            return bgk.bgk_step(f, layout, eps, dt, relax=relax, out=out, work=work)
+        work = {} if work is None else work
+        nd = len(layout.shape)
+        nc = int(np.prod(f.shape[:f.ndim - nd]))
+        grid = layout.grid
+        v = np.ascontiguousarray(grid.v)
+        if layout.mode == "chu":
+            scratch = work.get("native_chu")
+            if scratch is None or scratch.shape != (5 * grid.n,):
+                scratch = work["native_chu"] = np.empty(5 * grid.n)
+            info = np.zeros(2, dtype=np.int32)
+            self.lib.hpcml_bgk_chu(_ptr(f), _ptr(v), grid.n, nc, grid.h, keep, CHU_NEWTON_TOL,
+                                   _ptr(out),
+                                   _ptr(scratch), _ptr(info))
+            if info[1]:
+                _raise_bad_cell(f.reshape(nc, *layout.shape), layout, int(info[0]),
+                                int(info[1]))
+            return out
+        cons = np.empty((nc, 5))
+        self.lib.hpcml_moments_full(_ptr(f), _ptr(v), grid.n, nc, grid.weight, _ptr(cons))
+        a, (ex, ey, ez) = bgk.full_coefficients(cons, layout)
+        ea, ex, ey, ez = (np.ascontiguousarray(x, dtype=np.float64)
+                          for x in (np.exp(a), ex, ey, ez))
+        self.lib.hpcml_relax_full(_ptr(f), _ptr(ea), _ptr(ex), _ptr(ey), _ptr(ez), grid.n,
+                                  nc, keep, _ptr(out))
+        return out
+
+
+def _raise_bad_cell(f: np.ndarray, layout: CellLayout, k: int, kind: int) -> None:
+    """The numpy kernel's error for cell ``k`` of ``f`` ``(nc, *shape)``."""
+    from hpcml.kinetic.moments import conserved, primitive
+
+    if kind == 2:
+        raise ValueError("discrete Maxwellian: Newton iteration diverged (velocity grid "
+                         "too coarse or box too small for the temperature)")
+    rho, _, T = primitive(conserved(f[k], layout))
+    raise ValueError(f"cell(s) with non-positive density or temperature (first: flat cell "
+                     f"{k}, rho={float(rho):.6g}, T={float(T):.6g})")
