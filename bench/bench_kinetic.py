@@ -8,10 +8,13 @@ Measures, on each rank's slab of cells and with all ranks working at once:
   (``hpcml.kinetic.transport.transport_step``) and of one BGK step
   (``hpcml.kinetic.bgk.bgk_step``), in ``full`` (N^3 velocities per cell) and
   ``chu`` (2 N per cell) modes, and the share of the roofline they reach
-  counting the compulsory traffic of :data:`BYTES_PER_UPDATE`;
+  counting the compulsory traffic of :data:`BYTES_PER_UPDATE`; the same for the
+  product's fused C kernels (``hpcml.kinetic.native``, built at first use), with
+  their largest relative difference from the numpy kernels;
 * the fast spectral operator (``SpectralBoltzmann.collide``) when installed;
 * a whole solver step (SSP-RK2 transport + collision) of the serial
-  reference and, when installed, of the PETSc solver.
+  reference (numpy and native kernels) and, when installed, of the PETSc
+  solver (``-kinetic_kernels auto``).
 
 Strong scaling: a fixed global ``--nx`` split over the ranks; weak scaling:
 ``--nx / 2`` cells per rank.  Each figure is the median over ``--repeats`` of
@@ -22,7 +25,6 @@ figures.  No thresholds: this prints figures.
 """
 
 import argparse
-import ctypes
 import hashlib
 import json
 import os
@@ -38,7 +40,6 @@ import numpy as np
 from hpcml.kinetic.bgk import bgk_step, maxwellian_from_state
 from hpcml.kinetic.grid import CellLayout
 from hpcml.kinetic.initial import sod
-from hpcml.kinetic.moments import conserved
 from hpcml.kinetic.transport import GHOSTS, TransportWork, transport_step
 from hpcml.parallel import Context, allreduce_max
 
@@ -137,18 +138,26 @@ def spectral(ctx, n, n_angles, cells, repeats):
 def solver_step(ctx, mode, n, nx, collision, repeats):
     """Seconds per whole step (SSP-RK2 transport + collision) of the serial and PETSc solvers.
 
-    The serial reference runs on one rank only; the PETSc twin (ghost exchange by
-    the DMDA, global CFL and reductions) on every rank count, when installed.
+    The serial reference runs on one rank only, with the numpy and (when they
+    build) the native kernels; the PETSc twin (ghost exchange by the DMDA,
+    global CFL and reductions) with the native kernels (``auto``) on every rank
+    count, when installed.
     """
-    from hpcml.kinetic.solver import KineticSolver, Problem
+    from hpcml.kinetic import native
+    from hpcml.kinetic.solver import KineticSolver, Problem, TimeOptions
 
     layout = CellLayout.make(mode, n, 8.0)
     problem = Problem(layout, nx, eps=1e-3, collision=collision)
     result = {}
-    solvers = {"serial": KineticSolver(problem)} if ctx.size == 1 else {}
+    solvers = {}
+    if ctx.size == 1:
+        solvers["serial"] = KineticSolver(problem, TimeOptions(kernels="numpy"))
+        if native.load() is not None:
+            solvers["serial-native"] = KineticSolver(problem, TimeOptions(kernels="native"))
     petsc = petsc_solver(ctx, problem)
     if petsc is not None:
         solvers["petsc"] = petsc
+        result["petsc_kernels"] = petsc.kernels["transport"]
     for name, solver in solvers.items():
         solver.set_state(*sod(solver.x))
         dt = solver.max_dt()
@@ -169,83 +178,34 @@ def petsc_solver(ctx, problem):
     return PetscKineticSolver(problem, None, ctx)
 
 
-FUSED_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kinetic_fused.c")
+def native_kernels(ctx, layout, nx_local, repeats):
+    """Seconds per call of the product's fused C kernels (hpcml.kinetic.native) and their
+    largest relative difference from the numpy kernels; None when they cannot be built."""
+    from hpcml.kinetic import native
 
-
-def load_fused(ctx, workdir):
-    """Compile bench/kinetic_fused.c (rank 0) and load it on every rank; None without cc."""
-    path = None
-    if ctx.is_root:
-        cc = shutil.which("cc") or shutil.which("gcc")
-        if cc is not None:
-            path = os.path.join(workdir, "libkinetic_fused.so")
-            # no FMA contraction: the results are then bit-identical to numpy's
-            built = subprocess.run([cc, "-O3", "-march=native", "-ffp-contract=off",
-                                    "-fopenmp-simd", "-shared", "-fPIC", "-o", path,
-                                    FUSED_SOURCE], capture_output=True, text=True)
-            if built.returncode != 0:
-                print(f"   fused prototypes skipped: {cc} failed: {built.stderr.strip()[:300]}")
-                path = None
-    path = ctx.comm.bcast(path, root=0)
-    if path is None:
+    lib = native.load()
+    if lib is None:
         return None
-    lib = ctypes.CDLL(path)
-    ptr = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
-    i, d = ctypes.c_int, ctypes.c_double
-    lib.transport_mc.argtypes = [ptr, ptr, i, i, i, i, d, ptr, ptr]
-    lib.moments_full.argtypes = [ptr, ptr, i, i, d, ptr]
-    lib.relax_full.argtypes = [ptr, ptr, ptr, ptr, ptr, i, i, d, ptr]
-    lib.bgk_chu.argtypes = [ptr, ptr, i, i, d, d, ptr, ptr]
-    return lib
-
-
-def fused(ctx, lib, layout, nx_local, repeats):
-    """Seconds per call of the fused C prototypes, and their largest difference from numpy."""
     fg = np.ascontiguousarray(distribution(layout, nx_local, nx_local * ctx.rank,
                                            nx_local * ctx.size))
-    n, v = layout.grid.n, layout.grid.v
-    if layout.mode == "full":                  # rows: v_x index, n*n values each
-        args = (np.ascontiguousarray(v), 0, n, n * n)
-    else:                                      # rows: sign-constant halves of g and h
-        args = (np.tile(v, 2), 1, 4, n // 2)
-    nu = 0.5 * 0.9 / float(np.abs(v).max())
+    nu = 0.5 * 0.9 / float(np.abs(layout.grid.v).max())
     out, ref = np.empty((nx_local, *layout.shape)), np.empty((nx_local, *layout.shape))
-    flux = np.empty((2, layout.dof))
-    t_transport = timed(ctx, lambda: lib.transport_mc(fg, *args, nx_local, nu, out, flux),
-                        repeats)
+    plan = native.TransportPlan(layout)
+    res = {"transport": timed(ctx, lambda: lib.transport_step(fg, layout, nu, "mc", out=out,
+                                                              plan=plan), repeats)}
     transport_step(fg, layout.vx, nu, "mc", out=ref)
-    res = {"transport": t_transport, "transport_diff": float(np.abs(out - ref).max())}
+    res["transport_diff"] = float(np.abs(out - ref).max() / np.abs(ref).max())
     f = fg[GHOSTS:-GHOSTS] * (1.0 + 0.02 * np.random.default_rng(ctx.rank).random(out.shape))
-    keep = 1e-3 / (1e-3 + 1e-3)
-    if layout.mode != "full":                  # Chu: everything per cell in C, Newton too
-        scratch = np.empty(n)
-        res["bgk"] = timed(ctx, lambda: lib.bgk_chu(f, v, n, nx_local, layout.grid.h, keep,
-                                                    out, scratch), repeats)
-        unconverged = lib.bgk_chu(f, v, n, nx_local, layout.grid.h, keep, out, scratch)
-        if unconverged:
-            print(f"   fused Chu BGK prototype: Newton did not converge in {unconverged} cells")
-        bgk_step(f, layout, 1e-3, 1e-3, out=ref)
-        res["bgk_diff"] = float(np.abs(out - ref).max() / np.abs(ref).max())
-        return res
-    try:                 # private: the Newton solve for M = exp(a) ex(v_x) ey(v_y) ez(v_z)
-        from hpcml.kinetic.bgk import _full_coefficients
-
-        _, (_, _, _) = _full_coefficients(conserved(fg[GHOSTS:GHOSTS + 1], layout), layout)
-    except (ImportError, TypeError, ValueError) as exc:
-        print(f"   fused BGK prototype skipped: hpcml.kinetic.bgk._full_coefficients: {exc}")
-        return res
-    cons = np.empty((nx_local, 5))
-
-    def bgk():
-        lib.moments_full(f, v, n, nx_local, layout.grid.weight, cons)
-        a, (ex, ey, ez) = _full_coefficients(cons, layout)
-        lib.relax_full(f, np.exp(a), *(np.ascontiguousarray(e) for e in (ex, ey, ez)),
-                       n, nx_local, keep, out)
-
-    res["bgk"] = timed(ctx, bgk, repeats)
+    work = {}
+    res["bgk"] = timed(ctx, lambda: lib.bgk_step(f, layout, 1e-3, 1e-3, out=out, work=work),
+                       repeats)
     bgk_step(f, layout, 1e-3, 1e-3, out=ref)
     res["bgk_diff"] = float(np.abs(out - ref).max() / np.abs(ref).max())
     return res
+
+
+#: the whole-step timings: serial numpy, serial native, PETSc (auto: native when built)
+SOLVER_KINDS = ("serial", "serial-native", "petsc")
 
 
 def SOLVER_CASES(args):  # noqa: N802
@@ -266,16 +226,13 @@ def measure(ctx, args):
         weak = strong if ctx.size == 2 else kernels(ctx, layout, nx // 2, args.repeats)
         res["kernels"][mode]["strong"] = {"nx_local": nx // ctx.size, **strong}
         res["kernels"][mode]["weak"] = {"nx_local": nx // 2, **weak}
-    res["fused"] = {}
-    workdir = tempfile.mkdtemp(prefix="bench_kinetic_") if ctx.is_root else None
-    lib = load_fused(ctx, workdir) if args.fused else None
+    res["native"] = {}
     for mode, (n, nx) in cases.items():
-        if lib is not None:
+        if args.native:
             layout = CellLayout.make(mode, n, 8.0)
-            res["fused"][mode] = fused(ctx, lib, layout, nx // ctx.size, args.repeats)
-    ctx.comm.barrier()
-    if ctx.is_root:
-        shutil.rmtree(workdir, ignore_errors=True)
+            got = native_kernels(ctx, layout, nx // ctx.size, args.repeats)
+            if got is not None:
+                res["native"][mode] = got
     res["spectral"] = {str(n): spectral(ctx, n, args.angles, args.fsm_cells, 3)
                        for n in args.fsm_n}
     res["solver"] = {f"{mode}-{coll}": {"dof": CellLayout.make(mode, n, 8.0).dof, "nx": nx,
@@ -310,20 +267,20 @@ def print_run(res):
                       f"{r[kernel] * 1e3:8.2f} ms  {m:8.1f} Mupd/s  {gbs:5.2f} GB/s at "
                       f"{BYTES_PER_UPDATE[kernel]} B/upd = {100 * gbs / bw['triad']:4.1f} % of "
                       "triad")
-    for mode, r in res["fused"].items():
+    for mode, r in res["native"].items():
         k = res["kernels"][mode]
         for kernel in ("transport", "bgk"):
             if kernel in r:
                 m = mupd(k["dof"], k["strong"]["nx_local"], size, r[kernel])
                 gbs = m * 1e6 * BYTES_PER_UPDATE[kernel] / 1e9
-                print(f"   {kernel:9s} {mode:4s} fused C prototype: {r[kernel] * 1e3:8.2f} ms "
+                print(f"   {kernel:9s} {mode:4s} native C kernel:   {r[kernel] * 1e3:8.2f} ms "
                       f"{m:8.1f} Mupd/s  {gbs:5.2f} GB/s = {100 * gbs / bw['triad']:4.1f} % of "
-                      f"triad (max difference from numpy {r[kernel + '_diff']:.1e})")
+                      f"triad (max relative difference from numpy {r[kernel + '_diff']:.1e})")
     for n, t in res["spectral"].items():
         if t is not None:
             print(f"   FSM collide N={n}: {t * 1e3:8.1f} ms per call")
     for name, r in res["solver"].items():
-        for which in ("serial", "petsc"):
+        for which in SOLVER_KINDS:
             if which in r:
                 print(f"   solver step {name} ({which}, nx {r['nx']}, dof {r['dof']}): "
                       f"{r[which] * 1e3:8.2f} ms  "
@@ -356,13 +313,13 @@ def tables(runs, args):
     for mode in ("full", "chu"):
         for kernel in ("transport", "bgk"):
             for size, r in sorted(by.items()):
-                fr = r["fused"].get(mode, {})
+                fr = r["native"].get(mode, {})
                 if kernel not in fr:
                     continue
                 k = r["kernels"][mode]
                 m = mupd(k["dof"], k["strong"]["nx_local"], size, fr[kernel])
                 gbs = m * 1e6 * BYTES_PER_UPDATE[kernel] / 1e9
-                print(f"| {kernel}, fused C prototype | {mode} (dof {k['dof']}) | {size} | "
+                print(f"| {kernel}, native C | {mode} (dof {k['dof']}) | {size} | "
                       f"{k['strong']['nx_local']} | {m:.1f} | {gbs:.2f} "
                       f"({BYTES_PER_UPDATE[kernel]}) | {100 * gbs / r['stream']['triad']:.0f} % |")
     if 1 in by and 2 in by:
@@ -394,7 +351,7 @@ def scaling_tables(by):
     for name in by[1]["solver"]:
         for size, r in sorted(by.items()):
             sr = r["solver"][name]
-            for which in ("serial", "petsc"):
+            for which in SOLVER_KINDS:
                 if which in sr:
                     print(f"| {name} | {sr['nx']} | {sr['dof']} | {size} | {which} | "
                           f"{sr[which] * 1e3:.1f} | "
@@ -419,14 +376,15 @@ def spectral_table(by):
 
 
 def kernel_versions():
-    """Short SHA-1 of each timed kernel module's source (which version was measured)."""
+    """Short SHA-1 of each timed kernel's source (which version was measured)."""
     import hpcml.kinetic.bgk as bgk
     import hpcml.kinetic.transport as transport
+    from hpcml.kinetic import native
 
     out = {}
-    for mod in (transport, bgk):
-        with open(mod.__file__, "rb") as fh:
-            out[os.path.basename(mod.__file__)] = hashlib.sha1(fh.read()).hexdigest()[:10]
+    for path in (transport.__file__, bgk.__file__, str(native.SOURCE)):
+        with open(path, "rb") as fh:
+            out[os.path.basename(path)] = hashlib.sha1(fh.read()).hexdigest()[:10]
     return out
 
 
@@ -466,8 +424,8 @@ def parse_args():
     parser.add_argument("--stream-mib", type=int, default=256, help="MiB per triad array")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--np", default="1,2", help="rank counts when started without mpirun")
-    parser.add_argument("--no-fused", dest="fused", action="store_false",
-                        help="skip the fused C prototypes (bench/kinetic_fused.c)")
+    parser.add_argument("--no-native", dest="native", action="store_false",
+                        help="skip the native C kernels (hpcml/kinetic/native)")
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     return parser.parse_args()
 
