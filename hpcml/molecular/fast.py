@@ -42,6 +42,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from hpcml.molecular.nets import FittingNet
@@ -187,6 +188,19 @@ def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Te
     return gw, gb
 
 
+def _transposed(a: torch.Tensor) -> torch.Tensor:
+    """``a`` (H, N) as a contiguous (N, H) tensor (``a`` holds data, not a graph).
+
+    On the CPU numpy's strided copy does this two to three times faster than
+    ``a.t().contiguous()`` (measured for the (100, 8000) float64 tables here).
+    """
+    if a.device.type != "cpu" or a.requires_grad:
+        return a.t().contiguous()
+    out = torch.empty((a.shape[1], a.shape[0]), dtype=a.dtype)
+    np.copyto(out.numpy(), a.numpy().T)
+    return out
+
+
 #: the embedding kernels in use: eager, or compiled by :func:`set_compile`
 _KERNELS = {"forward": _embed_forward, "backward": _embed_backward}
 _COMPILED: dict = {}
@@ -232,7 +246,7 @@ class _EmbedTangent(torch.autograd.Function):
     backward pass is hand-written (:func:`_embed_backward`): it reuses the
     saved ``(1 - tanh^2) / 4`` and ``4 tanh dz`` and avoids ``torch.cat``.
     The kernels work on (width, N) tensors; inputs and outputs are
-    transposed here.
+    transposed here (:func:`_transposed`).
     """
 
     @staticmethod
@@ -244,35 +258,44 @@ class _EmbedTangent(torch.autograd.Function):
         if train:
             ctx.layers = saved
             ctx.save_for_backward(*weights)
-        return g.t().contiguous(), dg.t().contiguous()
+        return _transposed(g), _transposed(dg)
 
     @staticmethod
     def backward(ctx: Any, g_y: Opt, g_dy: Opt) -> tuple[Opt, ...]:
         weights = ctx.saved_tensors
         x0 = ctx.layers[0][0]
         shape = (weights[-1].shape[1], x0.shape[1])
-        g_y = x0.new_zeros(shape) if g_y is None else g_y.t().contiguous()
-        g_dy = x0.new_zeros(shape) if g_dy is None else g_dy.t().contiguous()
+        g_y = x0.new_zeros(shape) if g_y is None else _transposed(g_y)
+        g_dy = x0.new_zeros(shape) if g_dy is None else _transposed(g_dy)
         gw, gb = _kernel("backward", list(weights), ctx.layers, g_y, g_dy)
         ctx.layers = None
         return (None, None, *gw, *gb)
 
 
 class _Gather(torch.autograd.Function):
-    """Rows ``src[index]`` (index any shape) with a summing ``index_add`` backward."""
+    """Rows ``src[index]`` (index any shape) with a summing ``index_add`` backward.
+
+    With ``extra`` (int64, (k,)) also returns the rows ``src[extra]``; both
+    gradients are summed into one buffer.
+    """
 
     @staticmethod
-    def forward(ctx: Any, src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(index)
+    def forward(ctx: Any, src: torch.Tensor, index: torch.Tensor,
+                extra: Opt = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(index, extra)
         ctx.n = src.shape[0]
-        return torch.nn.functional.embedding(index, src)
+        rows = torch.nn.functional.embedding(index, src)
+        return rows if extra is None else (rows, src[extra])
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Opt, ...]:
-        (index,) = ctx.saved_tensors
+    def backward(ctx: Any, *grads: Opt) -> tuple[Opt, ...]:
+        index, extra = ctx.saved_tensors
+        grad = grads[0]
         m = grad.shape[-1]
-        out = grad.new_zeros(ctx.n, m)
-        return out.index_add_(0, index.reshape(-1), grad.reshape(-1, m)), None
+        out = grad.new_zeros(ctx.n, m).index_add_(0, index.reshape(-1), grad.reshape(-1, m))
+        if extra is not None and grads[1] is not None:
+            out.index_add_(0, extra, grads[1])
+        return out, None, None
 
 
 class _Contract(torch.autograd.Function):
@@ -446,13 +469,14 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
     for tj, (w, cap) in enumerate(zip(batch.widths, spec.sel)):
         values, inv, pad_rows = sections[tj]
         g_u, dg_u = _embed_section(desc, tj, values)
+        g, g_pad = _Gather.apply(g_u, inv, pad_rows)                     # (n, w, M), (nt, M)
         if cap != w:            # a Verlet list may be wider than sel (slots beyond rcut)
-            part = ((cap - w) * pad_env).unsqueeze(2) * g_u[pad_rows].unsqueeze(1)
+            part = ((cap - w) * pad_env).unsqueeze(2) * g_pad.unsqueeze(1)
             pads_t = part if pads_t is None else pads_t + part
         if not w:
             used.append(None)
             continue
-        g, dg = _Gather.apply(g_u, inv), _Gather.apply(dg_u, inv)       # (n, w, M)
+        dg = _Gather.apply(dg_u, inv)
         rows = envn[:, col:col + w].contiguous()                         # (n, w, 4)
         rows_t = rows.transpose(1, 2).contiguous()
         t_tr = torch.bmm(rows_t, g) if t_tr is None else torch.baddbmm(t_tr, rows_t, g)
