@@ -249,8 +249,10 @@ int hpcml_bgk_chu(const double *f, const double *v, int n, int nc, double hv, do
         failed += !ok;
         /* the accepted iterate leaves a residual up to tol (and the recurrence a
          * small bias of one sign): one more Newton correction, linearized,
-         * exp(x - d.phi) ~ exp(x) (1 - d.phi), takes it to round-off without new
-         * exponentials, so mass, momentum and energy are conserved to round-off */
+         * exp(x - d.phi) ~ exp(x) (1 - d.phi), without new exponentials.  The
+         * moments are linear in M and J d = F, so those of the corrected M equal
+         * the targets to round-off whatever the residual (mass, momentum and
+         * energy conserved); it differs from exp(x - d.phi) by O((d.phi)^2). */
         double *og = out + (size_t)c * 2 * n, *oh = og + n;
         double d0 = 1.0 - d[0], d1 = d[1], d2 = d[2];
         for (int j = 0; j < n; j++) {
