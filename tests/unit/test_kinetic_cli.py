@@ -98,3 +98,27 @@ def test_coarse_velocity_grid_warns(tmp_path, capsys):
     cfg.write_text(cfg.read_text().replace("  velocity: {n: 24}\n", ""))
     assert main(["kinetic", str(cfg), "--t-end", "0.01"]) == 0
     assert "the velocity grid is too coarse (raise n to at least" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "native"])
+def test_json_reports_the_kernels(tmp_path, capsys, kernels):
+    from hpcml.kinetic import native
+
+    if kernels == "native" and native.load() is None:
+        pytest.skip(f"native kernels unavailable: {native.last_error()}")
+    cfg = write_config(tmp_path)
+    assert main(["kinetic", str(cfg), "--json", "-kinetic_kernels", kernels]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["kernels"] == {"transport": kernels, "collision": kernels}
+    assert f"kernels: transport {kernels}, collision {kernels}" in out
+
+
+def test_native_kernels_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("HPCML_CACHE", str(tmp_path / "cache"))
+    cfg = write_config(tmp_path)
+    assert main(["kinetic", str(cfg), "-kinetic_kernels", "native"]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "-kinetic_kernels native" in err and "no-such-cc" in err
+    assert main(["kinetic", str(cfg), "-kinetic_kernels", "auto"]) == 0   # numpy fallback
