@@ -167,3 +167,21 @@ def test_petsc_option_chooses_kernels():
     with kinetic_options({"kinetic_kernels": "cuda"}), \
             pytest.raises(PetscOptionError, match="-kinetic_kernels cuda: choose one of"):
         time_options()
+
+
+def test_fallback_flags_when_march_native_fails(lib, tmp_path):
+    """A compiler that rejects -march=native still builds, with FALLBACK_FLAGS."""
+    import shutil
+
+    wrapper = tmp_path / "picky-cc"
+    wrapper.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -march=native ] && "
+                       f"{{ echo 'no -march=native here' >&2; exit 1; }}; done\n"
+                       f"exec {shutil.which('cc')} \"$@\"\n")
+    wrapper.chmod(0o755)
+    got = native.load(cc=str(wrapper), directory=tmp_path / "cache")
+    assert got is not None, native.last_error(cc=str(wrapper), directory=tmp_path / "cache")
+    lay = CellLayout.make("chu", 16, 5.0)
+    fg = perturbed_sod(lay, 10)
+    np.testing.assert_array_equal(got.transport_step(fg, lay, 0.02),
+                                  transport_step(fg, lay.vx, 0.02, "mc"))
+    assert len(list((tmp_path / "cache").glob("*.so"))) == 1

@@ -9,7 +9,7 @@ and the whole Chu-mode BGK step per cell (moments, Newton with the
 exponentials by recurrence on the uniform grid, update).  The numpy kernels
 stay the reference; these agree with them to round-off.
 
-Build: the system C compiler (``$CC``, else ``cc``) with :data:`FLAGS`, or
+Build: the system C compiler (``$CC``, which may carry flags, else ``cc``) with :data:`FLAGS`, or
 :data:`FALLBACK_FLAGS` when those fail, into
 ``$HPCML_CACHE/kernels/<sha>.so`` (default ``~/.cache/hpcml/kernels``), the
 SHA-256 covering the source, the compiler, the flags and the CPU (so nodes
@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -75,9 +76,12 @@ def _cpu_id() -> str:
         return platform.processor() or platform.machine()
 
 
-def _compile(cc: str, flags: tuple, directory: Path) -> tuple[Path | None, str]:
-    """Build the library with ``flags``; ``(path, "")`` or ``(None, why)``."""
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), cc.encode(),
+def _compile(cc: list[str], flags: tuple, directory: Path) -> tuple[Path | None, str]:
+    """Build the library with the compiler command ``cc`` and ``flags``.
+
+    Returns ``(path, "")``, or ``(None, why)`` when the compiler fails.
+    """
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(cc).encode(),
                                      " ".join(flags).encode(), _cpu_id().encode()]))
     path = directory / f"{key.hexdigest()[:24]}.so"
     if path.exists():
@@ -86,14 +90,15 @@ def _compile(cc: str, flags: tuple, directory: Path) -> tuple[Path | None, str]:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE), "-lm"],
+        done = subprocess.run([*cc, *flags, "-o", tmp, str(SOURCE), "-lm"],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            return None, f"{cc} {' '.join(flags)} failed: {done.stderr.strip()[-400:]}"
+            return None, (f"{' '.join(cc)} {' '.join(flags)} failed: "
+                          f"{done.stderr.strip()[-400:]}")
         os.replace(tmp, path)          # atomic: a concurrent rank sees all of it or none
         return path, ""
     except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"{cc}: {exc}"
+        return None, f"{' '.join(cc)}: {exc}"
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -108,7 +113,8 @@ def build(cc: str | None = None, directory: Path | None = None) -> Path:
         Without a C compiler, or when both flag sets fail.
     """
     cc = cc or os.environ.get("CC") or "cc"
-    exe = shutil.which(cc)
+    words = shlex.split(cc)                    # CC may carry flags, e.g. "gcc -m64"
+    exe = shutil.which(words[0]) if words else None
     if exe is None:
         raise NativeKernelsUnavailable(
             f"no C compiler {cc!r} found (set CC or install one, e.g. apt-get install gcc)")
@@ -116,7 +122,7 @@ def build(cc: str | None = None, directory: Path | None = None) -> Path:
     why = []
     for flags in (FLAGS, FALLBACK_FLAGS):
         try:
-            path, err = _compile(exe, flags, directory)
+            path, err = _compile([exe, *words[1:]], flags, directory)
         except OSError as exc:
             raise NativeKernelsUnavailable(f"cannot write the kernel cache {directory}: {exc} "
                                            "(set HPCML_CACHE to a writable directory)") from None
