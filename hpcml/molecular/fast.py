@@ -561,7 +561,7 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
     if not torch.is_grad_enabled() and sum(b > a for a, b in batch.blocks) > 1:
         # no graph (inference): one centre type at a time keeps the tables
         # half as large; freed at once, large buffers go back to the OS and
-        # page-fault again on the next call (25 % of an inference call here)
+        # page-fault again on the next call (+20-28 % per inference call here)
         parts = [energy_and_grad(model, _block_batch(batch, ti))
                  for ti, (a, b) in enumerate(batch.blocks) if b > a]
         return torch.cat([e for e, _ in parts]), torch.cat([g for _, g in parts])
