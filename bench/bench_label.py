@@ -26,11 +26,11 @@ from hpcml.parallel import Context
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(n_molecules, n_frames, tasks, template=None):
+def run(n_molecules, n_frames, tasks, template=None, threads=1):
     frames = water_box(n_molecules, list(range(n_frames)))
     with tempfile.TemporaryDirectory() as tmp:
-        label = {"workdir": f"{tmp}/work", "out": f"{tmp}/labeled.h5",
-                 "tasks_per_rank": tasks, "scratch": "delete"}
+        label = {"workdir": f"{tmp}/work", "out": f"{tmp}/labeled.h5", "timeout": 7200,
+                 "tasks_per_rank": tasks, "threads_per_task": threads, "scratch": "delete"}
         if template:
             label["template"] = str(template)
         section = parse_config({"label": label}).label
@@ -53,13 +53,15 @@ def main():
     p.add_argument("--pbe", action="store_true")
     p.add_argument("--pbe-molecules", type=int, nargs="+", default=[8],
                    help="box sizes for --pbe (32 molecules: minutes per frame)")
+    p.add_argument("--pbe-threads", type=int, default=1,
+                   help="OpenMP threads of the one CP2K process of each --pbe size")
     args = p.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
     run(2, 1, 1)  # warm-up: CP2K schema cache, input writer
     rows = [run(n, args.frames, args.tasks_per_rank) for n in args.molecules]
     if args.pbe:
-        rows += [run(n, 1, 1, REPO / "inputs" / "cp2k" / "pbe-d3.inp")
+        rows += [run(n, 1, 1, REPO / "inputs" / "cp2k" / "pbe-d3.inp", args.pbe_threads)
                  for n in args.pbe_molecules]
     print(f"{'method':<28} {'mol':>4} {'atoms':>5} {'frames':>6} {'s/frame':>8} "
           f"{'frames/h':>9} {'CP2K s/task':>11} {'overhead':>9}")
