@@ -52,9 +52,10 @@ def _plot_deviation(plt, dirs: RunDir, info: dict, out: Path) -> None:  # noqa: 
     its = [r["iteration"] for r in info["iterations"] if "fractions" in r]
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     data = [deviations(dirs, i) for i in its]
-    top = max([d.max() for d in data if d.size] + [info["trust"]["trust_hi"] or 1.0])
-    bins = np.logspace(np.log10(max(1e-3, min([d.min() for d in data if d.size] + [1e-2]))),
-                       np.log10(top * 1.05), 40)
+    levels = [v for v in info["trust"].values() if v]
+    top = max([d.max() for d in data if d.size] + levels + [1.0])
+    low = min([d.min() for d in data if d.size] + levels + [top])
+    bins = np.logspace(np.log10(max(1e-4, 0.8 * low)), np.log10(top * 1.05), 40)
     for i, d in zip(its, data):
         if d.size:
             ax.hist(d, bins=bins, histtype="step", label=f"iteration {i}")
