@@ -107,7 +107,8 @@ class Loop:
                 self._stage(f"iter.{i:03d}/label", lambda i=i: self._label(i))
         check = {}
         if loop.check_frames and last >= 0:
-            check = self._stage("check", lambda: self._check(last))
+            # keyed by iteration: a run continued with more iterations checks again
+            check = self._stage(f"iter.{last:03d}/check", lambda: self._check(last))
         if self.ctx.is_root:
             self.journal.note("run-end", converged=converged, iterations=last + 1)
         return LoopResult(iterations=last + 1, converged=converged, accurate=accurate,
@@ -275,7 +276,7 @@ class Loop:
         from hpcml.label import label_frames
         from hpcml.train.evaluate import test_model
 
-        loop, out = self.config.loop, self.dirs.check
+        loop, out = self.config.loop, self.dirs.check(last)
 
         def sample() -> int:
             frames = _trajectory_sample(self.dirs.explore(last), loop.check_frames,

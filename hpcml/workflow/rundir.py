@@ -10,7 +10,7 @@
         00.train/         member_<k>/ (checkpoint.pt, lcurve.out), ensemble.pt
         01.explore/       walker_<k>/ (devi.out, traj.h5, ...), candidates.h5, selected.h5
         02.label/         labeled.h5, work/ (CP2K task directories and markers)
-      check/              sample.h5, labeled.h5, result.json
+        03.check/         (last iteration) sample.h5, labeled.h5, result.json
       report/             PNG plots, summary.md
 """
 
@@ -56,10 +56,9 @@ class RunDir:
         """Initial-data stage."""
         return self.root / "init"
 
-    @property
-    def check(self) -> Path:
-        """Final accuracy check."""
-        return self.root / "check"
+    def check(self, i: int) -> Path:
+        """Final accuracy check, after iteration ``i``."""
+        return self.iteration(i) / "03.check"
 
     @property
     def report(self) -> Path:

@@ -24,7 +24,7 @@ def _kind(stage: str) -> str:
 
 
 def _iteration(stage: str) -> int | None:
-    """``iter.003/train`` -> 3; None for init/check."""
+    """``iter.003/train`` -> 3; None for init."""
     return int(stage[5:8]) if stage.startswith("iter.") else None
 
 
@@ -76,6 +76,9 @@ def collect(workdir: str | Path) -> dict:
         rows.append(row)
     end = journal.last("run-end")
     init = journal.summary("init")
+    checks = [rec for name, rec in journal.stages.items()
+              if _kind(name) == "check" and rec.done is not None]
+    check = max(checks, key=lambda rec: rec.done).summary if checks else {}
     return {
         "workdir": str(dirs.root), "iterations": rows, "running": running,
         "finished": end is not None and running is None and _after_last_start(journal, end),
@@ -83,7 +86,7 @@ def collect(workdir: str | Path) -> dict:
         "init_labeled": init.get("n_labeled", 0), "explored_frames": explored,
         "labeled_frames": labeled,
         "labeled_fraction": labeled / explored if explored else 0.0,
-        "check": journal.summary("check"), "stage_seconds": seconds,
+        "check": check, "stage_seconds": seconds,
         "trust": {k: config.get("md", {}).get(k) for k in ("trust_lo", "trust_hi")},
         "converge_fraction": config.get("loop", {}).get("converge_fraction"),
     }

@@ -59,7 +59,7 @@ def journal(workdir: Path) -> dict:
 
 def labeled(workdir: Path) -> list[Frames]:
     paths = [workdir / "init" / "labeled.h5", *sorted(workdir.glob("iter.*/02.label/labeled.h5")),
-             workdir / "check" / "labeled.h5"]
+             *sorted(workdir.glob("iter.*/03.check/labeled.h5"))]
     return [read_frames(p) for p in paths if p.exists()]
 
 
@@ -76,7 +76,7 @@ def test_loop_runs_end_to_end(reference):
     workdir, _, out = reference
     stages = journal(workdir)
     assert set(stages) == {"init", "iter.000/train", "iter.000/explore", "iter.000/label",
-                           "iter.001/train", "iter.001/explore", "check"}
+                           "iter.001/train", "iter.001/explore", "iter.001/check"}
     assert stages["init"]["n_labeled"] == 3
     explore = stages["iter.000/explore"]
     assert explore["frames_checked"] == 7          # steps 0, 5, ..., 30
@@ -86,7 +86,7 @@ def test_loop_runs_end_to_end(reference):
     # the second iteration trains on the init labels plus the first iteration's
     assert stages["iter.001/train"]["n_train"] + stages["iter.001/train"]["n_valid"] == \
         3 + stages["iter.000/label"]["n_labeled"]
-    assert np.isfinite(stages["check"]["force_rmse_eV_per_A"])
+    assert np.isfinite(stages["iter.001/check"]["force_rmse_eV_per_A"])
     assert "hpcml run: not converged after 2 iteration(s)" in out
     frames = read_frames(workdir / "iter.000" / "02.label" / "labeled.h5")
     assert (frames["iteration"] == 0).all() and np.isfinite(frames["force"]).all()
@@ -160,3 +160,16 @@ def test_kill_at_random_moments_and_resume(reference, tmp_path):
     b = Committee.load(ref_dir / "iter.001" / "00.train" / "ensemble.pt").evaluate(
         f["coord"], f["cell"], f["atype"])
     np.testing.assert_allclose(a["force"], b["force"], rtol=0, atol=1e-8)
+
+
+def test_more_iterations_continue_a_finished_run(reference):
+    """Raising --max-iterations labels the old last iteration, runs a new one, checks again."""
+    workdir, _, _ = reference
+    rc, out = run(workdir.parent / "tiny.yaml", "--max-iterations", "3")
+    assert rc == 0, out
+    stages = journal(workdir)
+    assert {"iter.001/label", "iter.002/train", "iter.002/explore",
+            "iter.002/check"} <= set(stages)
+    assert stages["iter.002/train"]["n_train"] + stages["iter.002/train"]["n_valid"] == \
+        3 + stages["iter.000/label"]["n_labeled"] + stages["iter.001/label"]["n_labeled"]
+    assert "after 3 iteration(s)" in out
