@@ -42,6 +42,24 @@ DEVI_HEADER = ("#       step  max_devi_v  min_devi_v  avg_devi_v  max_devi_f  mi
 STORE_KEYS = ("deviation", "system", "frame_id")
 
 
+#: Column of ``max_devi_f`` in ``devi.out`` (after the step column).
+MAX_DEVI_F = 4
+
+
+def read_devi(path: str | os.PathLike) -> np.ndarray:
+    """Rows of a ``devi.out`` file, (n, 7): step, then DEVI_HEADER's deviations."""
+    return np.loadtxt(path, comments="#", ndmin=2).reshape(-1, 7)
+
+
+def drop_restart_repeats(frames: Frames) -> Frames:
+    """The last copy of each ``frame_id``, in file order.
+
+    A restarted walker writes the frames after its checkpoint again.
+    """
+    _, last = np.unique(frames["frame_id"][::-1], return_index=True)
+    return frames.select(np.sort(len(frames) - 1 - last))
+
+
 class AtomFlewError(UserError):
     """An atom moved further in one step than ``md.max_displacement`` allows."""
 
@@ -312,8 +330,7 @@ class Walker:
         cover every checked frame exactly once, however often the run restarted.
         """
         self._flush_devi()
-        data = np.loadtxt(self.out / "devi.out", comments="#", ndmin=2)
-        cls = classify(data[:, 4], self.trust) if data.size else np.zeros(0, int)
+        cls = classify(read_devi(self.out / "devi.out")[:, MAX_DEVI_F], self.trust)
         return {name: int((cls == k).sum())
                 for k, name in enumerate(("accurate", "candidate", "failed"))}
 
@@ -324,9 +341,7 @@ class Walker:
         pool = self.out / "pool.h5"
         chosen = Frames.empty(self.structure.type_map, STORE_KEYS)
         if self.ctx.is_root and pool.exists():
-            frames = read_frames(pool)
-            _, last = np.unique(frames["frame_id"][::-1], return_index=True)
-            frames = frames.select(np.sort(len(frames) - 1 - last))    # drop restart repeats
+            frames = drop_restart_repeats(read_frames(pool))
             keep = select_candidates(frames["deviation"], self.trust, self.cfg.max_candidates)
             chosen = frames.select(keep)
         n = self.ctx.comm.bcast(len(chosen), root=0)

@@ -52,9 +52,16 @@ def select_candidates(max_devi_f: np.ndarray, trust: TrustLevels,
         Largest number of candidates to keep (None: all).
     """
     idx = np.flatnonzero(classify(max_devi_f, trust) == CANDIDATE)
-    if cap is not None and idx.size > cap:
-        idx = idx[np.linspace(0, idx.size - 1, cap).round().astype(int)] if cap > 0 else idx[:0]
-    return idx
+    return idx if cap is None else evenly_spread(idx, cap)
+
+
+def evenly_spread(indices: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` of ``indices`` (1-D), evenly spread, first and last kept."""
+    if indices.size <= cap:
+        return indices
+    if cap <= 0:
+        return indices[:0]
+    return indices[np.linspace(0, indices.size - 1, cap).round().astype(int)]
 
 
 def fractions(max_devi_f: np.ndarray, trust: TrustLevels) -> dict[str, float]:

@@ -30,7 +30,7 @@ from hpcml.label.profiles import load_profile
 from hpcml.label.runner import RunSettings, Structure, done_tasks, read_marker, run_tasks
 from hpcml.label.runner import task_paths as _task_paths
 from hpcml.label.templates import builtin_template_path
-from hpcml.parallel import Context, TaskQueue, collective_call
+from hpcml.parallel import Context, TaskQueue, collective_call, root_call
 
 _log = logging.getLogger(__name__)
 
@@ -229,16 +229,13 @@ def label_frames(ctx: Context, section: LabelSection, frames: Frames,
         frames without a cell.
     """
     start = time.perf_counter()
-    plan = collective_call(ctx, _prepare if ctx.is_root else lambda *_: None, section, frames)
-    plan = ctx.comm.bcast(plan, root=0)
+    plan = root_call(ctx, _prepare, section, frames)
     with TaskQueue(ctx, len(plan.pending)) as queue:
         stats = collective_call(ctx, run_tasks, plan.template,
                                 _drawn(queue, frames, plan.pending), _settings(section, plan),
                                 Path(section.workdir), section.tasks_per_rank)
     stats = [s for part in ctx.comm.allgather(stats) for s in part]
-    post = collective_call(ctx, _post if ctx.is_root else lambda *_: None, section, frames,
-                           plan, candidates)
-    post = ctx.comm.bcast(post, root=0)
+    post = root_call(ctx, _post, section, frames, plan, candidates)
     n_labeled = post["n_labeled"]
     return LabelSummary(
         out=str(section.out), n_candidates=frames.n_frames, n_labeled=n_labeled,

@@ -10,6 +10,7 @@ from hpcml.parallel.collectives import (
     allreduce_max,
     collective_call,
     parallel_assert,
+    root_call,
     slab_offsets,
 )
 from hpcml.parallel.context import Context, SerialComm
@@ -25,6 +26,7 @@ __all__ = [
     "allreduce_max",
     "collective_call",
     "parallel_assert",
+    "root_call",
     "setup_logging",
     "slab_offsets",
 ]

@@ -96,3 +96,13 @@ def collective_call(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
     if error is not None:
         raise error
     return result
+
+
+def root_call(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on rank 0 only; its result on every rank.
+
+    Collective over ``ctx.comm``.  An exception on rank 0 is raised on every
+    rank (see :func:`collective_call`); the result is broadcast.
+    """
+    result = collective_call(ctx, fn if ctx.is_root else lambda *_: None, *args)
+    return ctx.comm.bcast(result, root=0)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hpcml.errors import ConfigError
+from hpcml.parallel import root_call
 from hpcml.workflow.journal import Journal
 from hpcml.workflow.rundir import RunDir, claim
 
@@ -65,15 +66,11 @@ class Loop:
     def __init__(self, ctx: Context, config: HpcmlConfig, spec: object,
                  workdir: str | Path | None = None, source: str = "<config>",
                  continue_changed: bool = False):
-        from hpcml.parallel import collective_call
-
         self.ctx, self.config, self.spec = ctx, config, spec
         self.dirs = RunDir(Path(workdir or config.run.workdir))
         _check_config(config)
         dump = config.model_dump(mode="json")
-        collective_call(ctx, claim if ctx.is_root else lambda *_: None, self.dirs, dump, source,
-                        continue_changed)
-        ctx.comm.barrier()
+        root_call(ctx, claim, self.dirs, dump, source, continue_changed)
         self.journal = Journal(self.dirs.root, writable=ctx.is_root)
 
     # -- driver ------------------------------------------------------------------
@@ -221,6 +218,7 @@ class Loop:
     def _explore(self, i: int) -> dict:
         """DPMD walkers with the iteration's ensemble; candidates capped and selected."""
         from hpcml.explore.job import run_md
+        from hpcml.explore.select import evenly_spread
         from hpcml.io.store import read_frames, write_frames
         from hpcml.molecular.committee import Committee
 
@@ -234,14 +232,12 @@ class Loop:
 
         def select() -> int:
             frames = read_frames(out / "candidates.h5")
-            keep = np.arange(len(frames))
-            if len(frames) > loop.max_candidates:
-                keep = np.linspace(0, len(frames) - 1, loop.max_candidates).round().astype(int)
+            keep = evenly_spread(np.arange(len(frames)), loop.max_candidates)
             write_frames(out / "selected.h5", _with_iteration(frames.select(keep), i))
             return len(keep)
 
         summary = dict(summary)
-        summary["selected"] = _on_root(self.ctx, select)
+        summary["selected"] = root_call(self.ctx, select)
         summary["steps"] = stage.steps
         summary["walker_settings"] = [
             {"structure": str(w.structure), "temperature": w.temperature,
@@ -288,7 +284,7 @@ class Loop:
             write_frames(out / "sample.h5", frames)
             return len(frames)
 
-        n = _on_root(self.ctx, sample)
+        n = root_call(self.ctx, sample)
         if n == 0:
             _log.warning("check: the last iteration wrote no trajectory frames below trust_hi")
             return {}
@@ -310,14 +306,6 @@ class Loop:
         return check
 
 
-def _on_root(ctx: Context, fn: object) -> object:
-    """``fn()`` on rank 0 (an error there raises on every rank); its result everywhere."""
-    from hpcml.parallel import collective_call
-
-    result = collective_call(ctx, fn if ctx.is_root else lambda: None)
-    return ctx.comm.bcast(result, root=0)
-
-
 def _with_iteration(frames: Frames, i: int) -> Frames:
     """``frames`` tagged with the iteration that found them (``iteration`` key)."""
     from hpcml.io import Frames
@@ -333,6 +321,7 @@ def _trajectory_sample(explore: Path, n: int, rng: np.random.Generator,
     Frames whose deviation (``devi.out`` at the same step) is at or above
     ``trust_hi`` are left out: they are unphysical, as the loop treats them.
     """
+    from hpcml.explore.md import MAX_DEVI_F, drop_restart_repeats, read_devi
     from hpcml.io import Frames
     from hpcml.io.store import read_frames
 
@@ -341,11 +330,9 @@ def _trajectory_sample(explore: Path, n: int, rng: np.random.Generator,
         frames = read_frames(path)
         if not len(frames):
             continue
-        # a restarted walker rewrites the frames after its checkpoint: keep the last copy
-        _, last = np.unique(frames["frame_id"][::-1], return_index=True)
-        frames = frames.select(np.sort(len(frames) - 1 - last))
-        devi = np.loadtxt(path.with_name("devi.out"), comments="#", ndmin=2)
-        failed = set(devi[devi[:, 4] >= trust_hi, 0].astype(int)) if devi.size else set()
+        frames = drop_restart_repeats(frames)
+        devi = read_devi(path.with_name("devi.out"))
+        failed = set(devi[devi[:, MAX_DEVI_F] >= trust_hi, 0].astype(int))
         keep = [k for k, step in enumerate(frames["frame_id"]) if int(step) not in failed]
         if keep:
             parts.append(frames.select(keep))

@@ -30,12 +30,10 @@ def _pyplot():  # noqa: ANN202
 
 def deviations(dirs: RunDir, iteration: int) -> np.ndarray:
     """max_devi_f (eV/A) of every checked frame of an iteration's walkers."""
-    values = []
-    for path in sorted(dirs.explore(iteration).glob("walker_*/devi.out")):
-        data = np.loadtxt(path, comments="#", ndmin=2)
-        if data.size:
-            values.append(data[:, 4])
-    return np.concatenate(values) if values else np.zeros(0)
+    from hpcml.explore.md import MAX_DEVI_F, read_devi
+
+    paths = sorted(dirs.explore(iteration).glob("walker_*/devi.out"))
+    return np.concatenate([read_devi(p)[:, MAX_DEVI_F] for p in paths] + [np.zeros(0)])
 
 
 def learning_curves(dirs: RunDir, iteration: int) -> dict[int, np.ndarray]:
