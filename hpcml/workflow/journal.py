@@ -92,11 +92,13 @@ class Journal:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, sort_keys=True) + "\n"
-        with self.path.open("a") as fh:
+        with self.path.open("a+b") as fh:
             # a torn line from a killed write must not glue onto this record
-            if fh.tell() and not self.path.read_bytes().endswith(b"\n"):
-                fh.write("\n")
-            fh.write(text)
+            if fh.seek(0, os.SEEK_END):
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    text = "\n" + text
+            fh.write(text.encode())
             fh.flush()
             os.fsync(fh.fileno())
 
