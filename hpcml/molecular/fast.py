@@ -25,20 +25,19 @@ tensors and to thin matrix products):
 * the embedding nets run once per *distinct* ``s`` of a (centre type,
   neighbour type) section (:func:`distinct_s`, cached on the batch): all
   empty slots share ``s = 0`` and a same-type pair ``ij`` has the same
-  ``s`` as ``ji``, so about 35 % fewer rows for water; results are gathered
-  back to the slots (:class:`_Gather`, ``index_add`` backward);
-* the embedding kernels run feature-major, (width, N), and form ``tanh``
-  from ``sigmoid`` (see :func:`_embed_forward`); their tables are
-  transposed to (N, M) by numpy (:func:`_transposed`);
+  ``s`` as ``ji``, so about 35 % fewer rows for water; the slots read
+  their rows from that table (:mod:`hpcml.molecular.slots`: C kernels that
+  read the rows in place, or a torch gather);
+* the embedding kernels run feature-major, (width, N), except the last
+  layer, whose row-major (N, M) output is the table; ``tanh`` is formed
+  from ``sigmoid`` (see :func:`_embed_forward`);
 * each neighbour-type section is one set of operations for all centre
   atoms (:func:`energy_and_grad`): with ``type_one_side`` one embedding
-  call per neighbour type, one gather, one product for ``T`` and one for
-  ``dE/dR``; the empty slots up to ``sel`` take one extra table row
-  instead of separate net calls.  At 2 threads a training step is a few
-  hundred small parallel regions, and their number (830 operations per
-  water step instead of 1426) is what makes the step sensitive to load;
-* batched products keep the embedding width as their contiguous dimension
-  (``T^T = R~^T G`` rather than ``G^T R~``);
+  call per neighbour type, one product for ``T`` and one for ``dE/dR``;
+  the empty slots up to ``sel`` take one extra table row instead of
+  separate net calls.  At 2 threads a training step is a few hundred
+  small parallel regions, and their number is what makes the step
+  sensitive to load;
 * ``HPCML_DEEPPOT_COMPILE=1`` (or :func:`set_compile`) runs the embedding
   kernels through ``torch.compile``; off by default (small gain against a
   compile time of tens of seconds with an empty inductor cache).
@@ -52,10 +51,11 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
+from hpcml.molecular import slots
 from hpcml.molecular.nets import FittingNet
+from hpcml.molecular.slots import SlotIndex
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,17 @@ def env_backward(g_env: torch.Tensor, aux: Aux) -> torch.Tensor:
 
 
 # The embedding kernels work feature-major: activations are (width, N) with
-# the N rows contiguous.  MKL's float64 products of these shapes run about
-# twice as fast as the row-major (N, width) ones (tall, 25-100 wide).
+# the N rows contiguous.  MKL's float64 products of these shapes run up to
+# twice as fast as the row-major (N, width) ones (tall, 25-100 wide).  The
+# last layer alone is row-major, (N, M): the table the slots read is then
+# ready without a transposing copy (two per net and direction, each slower
+# than the product it would save).
 
 def _add_res(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``t`` plus the residual of ``x``: ``x`` (same width) or ``[x; x]`` (double)."""
+    """``t`` plus the residual of ``x``: ``x`` (same width) or ``[x; x]`` (double).
+
+    Feature-major: ``t`` (H, N), ``x`` (K, N).
+    """
     if x.shape[0] == t.shape[0]:
         return t + x
     if 2 * x.shape[0] == t.shape[0]:
@@ -125,8 +131,18 @@ def _addcmul_res(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
     return a * b
 
 
+def _add_res_rows_(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Row-major :func:`_add_res`, in place: ``t`` (N, H) += residual of ``x`` (K, N)."""
+    k, n = x.shape
+    if k == t.shape[1]:
+        t.add_(x.t())
+    elif 2 * k == t.shape[1]:
+        t.view(n, 2, k).add_(x.t().unsqueeze(1))
+    return t
+
+
 def _addmm_res(g: torch.Tensor, g_z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``W g_z`` plus the adjoint of the residual applied to ``g``."""
+    """``W g_z`` plus the adjoint of the residual applied to ``g`` (feature-major)."""
     width_in = w.shape[0]
     if g.shape[0] == width_in:
         return torch.addmm(g, w, g_z)
@@ -135,45 +151,73 @@ def _addmm_res(g: torch.Tensor, g_z: torch.Tensor, w: torch.Tensor) -> torch.Ten
     return torch.mm(w, g_z)
 
 
+def _addmm_res_rows(g: torch.Tensor, g_z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """:func:`_addmm_res` from row-major ``g``, ``g_z`` (N, H) to feature-major (K, N)."""
+    k = w.shape[0]
+    out = torch.mm(w, g_z.t())
+    if g.shape[1] == k:
+        out.add_(g.t())
+    elif g.shape[1] == 2 * k:
+        out.add_(g.view(-1, 2, k).sum(1).t())
+    return out
+
+
 def _embed_forward(s: torch.Tensor, weights: Sequence[torch.Tensor],
                    biases: Sequence[torch.Tensor], train: bool,
                    ) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """Embedding net and its tangent at ``s`` (1, N): ``(G^T, dG^T/ds, saved)`` (M, N).
+    """Embedding net and its tangent at ``s`` (1, N): ``(G, dG/ds, saved)`` (N, M).
 
+    Hidden layers are feature-major, the last layer row-major (see above).
     ``tanh(z) = 2 p - 1`` with ``p = sigmoid(2 z)`` (PyTorch's float64
     ``sigmoid`` is several times faster than its ``tanh`` on CPU; the two
     differ by a few ulp of 1), and ``1 - tanh^2 = 4 q`` with
     ``q = p - p^2`` (one pass).  The factor 4 is carried by the tangent
     ``dz4 = 4 dz`` (exact: a power of two).  Saved per layer for the
-    backward: ``(x, dx, q, tanh * dz4)``.
+    backward: ``(x, dx, q, tanh * dz4)``, the last two in the layer's layout.
     """
     saved = []
     x = dx = None
+    last = len(weights) - 1
     for k, (w, b) in enumerate(zip(weights, biases)):
-        wt = w.t()                                                       # (H, K)
+        rows = k == last
         if k == 0:
             if w.shape[0] != 1:
                 raise ValueError("the embedding net's input is the scalar s")
-            z2 = torch.addcmul(b.unsqueeze(1) * 2.0, wt * 2.0, s)
-            dz4 = (wt * 4.0).expand(w.shape[1], s.shape[1])
+            if rows:
+                z2 = torch.addcmul(b * 2.0, s.t(), w * 2.0)
+                dz4 = (w * 4.0).expand(s.shape[1], w.shape[1])
+            else:
+                wt = w.t()                                               # (H, 1)
+                z2 = torch.addcmul(b.unsqueeze(1) * 2.0, wt * 2.0, s)
+                dz4 = (wt * 4.0).expand(w.shape[1], s.shape[1])
             x, dx = s, torch.ones_like(s)
+        elif rows:
+            z2 = torch.addmm(b, x.t(), w, beta=2.0, alpha=2.0)           # (N, H)
+            dz4 = torch.mm(dx.t(), w * 4.0)
         else:
+            wt = w.t().contiguous()                                      # (H, K)
             z2 = torch.addmm(b.unsqueeze(1), wt, x, beta=2.0, alpha=2.0)
             dz4 = torch.mm(wt * 4.0, dx)
         p = z2.sigmoid_()
         q = torch.addcmul(p, p, p, value=-1.0)                           # (1 - t^2) / 4
         t = p.mul_(2.0).sub_(1.0)
-        y = _add_res(t, x)
-        dy = _addcmul_res(dx, q, dz4)
+        if rows:
+            tdz4 = t * dz4 if train else None
+            y = _add_res_rows_(t, x)
+            dy = _add_res_rows_(q * dz4, dx)
+        else:
+            y = _add_res(t, x)
+            dy = _addcmul_res(dx, q, dz4)
+            tdz4 = (t * dz4 if y is t else t.mul_(dz4)) if train else None
         if train:
-            saved.append((x, dx, q, t * dz4 if y is t else t.mul_(dz4)))
+            saved.append((x, dx, q, tdz4))
         x, dx = y, dy
     return x, dx, saved
 
 
 def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Tensor,
                     g_dy: torch.Tensor) -> tuple[list, list]:
-    """Gradients of the weights and biases from those of ``G^T`` and ``dG^T/ds`` (M, N).
+    """Gradients of the weights and biases from those of ``G`` and ``dG/ds`` (N, M).
 
     With ``deriv = 1 - t^2 = 4 q`` and ``tdz4 = 4 t dz`` as saved by
     :func:`_embed_forward`: ``g_dz = g_dy deriv`` and
@@ -183,32 +227,27 @@ def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Te
     n_layers = len(weights)
     gw, gb = [None] * n_layers, [None] * n_layers
     for k in range(n_layers - 1, -1, -1):
+        rows = k == n_layers - 1            # g_y, g_dy, q, tdz4: (N, H), else (H, N)
         x, dx, q, tdz4 = layers[k]
         wk = weights[k]
         g_dz = g_dy * q                                                  # g_dz / 4
         g_z = torch.addcmul(g_y, tdz4, g_dy, value=-0.5).mul_(q)         # g_z / 4
-        gb[k] = g_z.sum(1).mul_(4.0)
+        gb[k] = g_z.sum(0 if rows else 1).mul_(4.0)
         if k == 0:
-            gw[k] = (torch.mm(x, g_z.t()) + g_dz.sum(1)).mul_(4.0).view_as(wk)
+            gw[k] = (torch.mm(x, g_z if rows else g_z.t())
+                     + g_dz.sum(0 if rows else 1)).mul_(4.0).view_as(wk)
             break
-        gw[k] = torch.mm(x, g_z.t()).addmm_(dx, g_dz.t()).mul_(4.0)
-        w4 = wk * 4.0
-        g_y = _addmm_res(g_y, g_z, w4)
-        g_dy = _addmm_res(g_dy, g_dz, w4)
+        if rows:
+            gw[k] = torch.mm(x, g_z).addmm_(dx, g_dz).mul_(4.0)
+            w4 = wk * 4.0
+            g_y = _addmm_res_rows(g_y, g_z, w4)
+            g_dy = _addmm_res_rows(g_dy, g_dz, w4)
+        else:
+            gw[k] = torch.mm(x, g_z.t()).addmm_(dx, g_dz.t()).mul_(4.0)
+            w4 = wk * 4.0
+            g_y = _addmm_res(g_y, g_z, w4)
+            g_dy = _addmm_res(g_dy, g_dz, w4)
     return gw, gb
-
-
-def _transposed(a: torch.Tensor) -> torch.Tensor:
-    """``a`` (H, N) as a contiguous (N, H) tensor (``a`` holds data, not a graph).
-
-    On the CPU numpy's strided copy does this two to three times faster than
-    ``a.t().contiguous()`` (measured for the (100, 8000) float64 tables here).
-    """
-    if a.device.type != "cpu" or a.requires_grad:
-        return a.t().contiguous()
-    out = torch.empty((a.shape[1], a.shape[0]), dtype=a.dtype)
-    np.copyto(out.numpy(), a.numpy().T)
-    return out
 
 
 #: the embedding kernels in use: eager, or compiled by :func:`set_compile`
@@ -255,8 +294,6 @@ class _EmbedTangent(torch.autograd.Function):
     Gradients flow to the weights and biases only (``s~`` is data).  The
     backward pass is hand-written (:func:`_embed_backward`): it reuses the
     saved ``(1 - tanh^2) / 4`` and ``4 tanh dz`` and avoids ``torch.cat``.
-    The kernels work on (width, N) tensors; inputs and outputs are
-    transposed here (:func:`_transposed`).
     """
 
     @staticmethod
@@ -268,78 +305,18 @@ class _EmbedTangent(torch.autograd.Function):
         if train:
             ctx.layers = saved
             ctx.save_for_backward(*weights)
-        return _transposed(g), _transposed(dg)
+        return g, dg
 
     @staticmethod
     def backward(ctx: Any, g_y: Opt, g_dy: Opt) -> tuple[Opt, ...]:
         weights = ctx.saved_tensors
         x0 = ctx.layers[0][0]
-        shape = (weights[-1].shape[1], x0.shape[1])
-        g_y = x0.new_zeros(shape) if g_y is None else _transposed(g_y)
-        g_dy = x0.new_zeros(shape) if g_dy is None else _transposed(g_dy)
+        shape = (x0.shape[1], weights[-1].shape[1])
+        g_y = x0.new_zeros(shape) if g_y is None else g_y.contiguous()
+        g_dy = x0.new_zeros(shape) if g_dy is None else g_dy.contiguous()
         gw, gb = _kernel("backward", list(weights), ctx.layers, g_y, g_dy)
         ctx.layers = None
         return (None, None, *gw, *gb)
-
-
-class _Gather(torch.autograd.Function):
-    """Rows ``src[index]`` (index any shape) with a summing ``index_add`` backward.
-
-    With ``extra`` (int64, (k,)) also returns the rows ``src[extra]``; both
-    gradients are summed into one buffer.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, src: torch.Tensor, index: torch.Tensor,
-                extra: Opt = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        ctx.save_for_backward(index, extra)
-        ctx.n = src.shape[0]
-        rows = torch.nn.functional.embedding(index, src)
-        return rows if extra is None else (rows, src[extra])
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Opt) -> tuple[Opt, ...]:
-        index, extra = ctx.saved_tensors
-        grad = grads[0]
-        m = grad.shape[-1]
-        out = grad.new_zeros(ctx.n, m).index_add_(0, index.reshape(-1), grad.reshape(-1, m))
-        if extra is not None and grads[1] is not None:
-            out.index_add_(0, extra, grads[1])
-        return out, None, None
-
-
-class _Contract(torch.autograd.Function):
-    """``dE/dR`` of one section: ``(G gT + e0 ((dG gT) . R~)) / std``.
-
-    Inputs ``G, dG`` (n, w, M), rows ``R~`` (n, w, 4) (data), ``gT``
-    transposed, ``gT^T`` (n, 4, M) contiguous, and ``1 / std`` of each
-    centre atom (n, 1, 4) (data);
-    output (n, w, 4).  Every batched product keeps ``M`` as the contiguous
-    dimension (several times faster than products with 4 output columns).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, dg: torch.Tensor, rows: torch.Tensor,
-                g_tt: torch.Tensor, inv_std: torch.Tensor) -> torch.Tensor:
-        g_t = g_tt.transpose(1, 2)
-        a = torch.bmm(g, g_t)
-        b = torch.bmm(dg, g_t)
-        a[..., 0] += (b * rows).sum(-1)
-        ctx.save_for_backward(g, dg, rows, g_tt, inv_std)
-        return a.mul_(inv_std)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Opt, ...]:
-        g, dg, rows, g_tt, inv_std = ctx.saved_tensors
-        q = grad * inv_std                                   # d/d a
-        q0r = q[..., :1] * rows                              # d/d b
-        g_g = torch.bmm(q, g_tt) if ctx.needs_input_grad[0] else None
-        g_dg = torch.bmm(q0r, g_tt) if ctx.needs_input_grad[1] else None
-        g_gtt = None
-        if ctx.needs_input_grad[3]:
-            g_gtt = torch.bmm(q.transpose(1, 2).contiguous(), g).add_(
-                torch.bmm(q0r.transpose(1, 2).contiguous(), dg))
-        return g_g, g_dg, None, g_gtt, None
 
 
 class _Fitting(torch.autograd.Function):
@@ -476,20 +453,21 @@ def distinct_s(batch: Batch, s: torch.Tensor) -> list[list[tuple[torch.Tensor, t
     return out
 
 
-def _sections(batch: Batch, s: torch.Tensor) -> list[tuple[list[torch.Tensor], torch.Tensor,
+def _sections(batch: Batch, s: torch.Tensor) -> list[tuple[list[torch.Tensor], SlotIndex,
                                                              torch.Tensor]]:
     """Per neighbour type: distinct ``s`` of each centre type and one slot index.
 
-    Returns ``out[tj] = (values, inverse, pad_rows)``: ``values[ti]``
+    Returns ``out[tj] = (values, index, pad_rows)``: ``values[ti]``
     (N_ti, 1) are the distinct ``s`` of section (ti, tj)
     (:func:`distinct_s`).  The embedding table of a section stacks, for each
     centre type in turn, the rows of ``values[ti]`` and one row for the
     virtual empty slots beyond the section width (``pad_rows[ti]``, int64);
-    ``inverse`` (n, w_tj) indexes that table for every centre atom, so one
-    gather serves them all.  Cached on the batch with :func:`distinct_s`.
+    ``index`` (:class:`~hpcml.molecular.slots.SlotIndex`, (n, w_tj)) gives
+    the table row of every slot of every centre atom.  Cached on the batch
+    with :func:`distinct_s`.
     """
     uniq = distinct_s(batch, s)
-    hit = batch.cache.get("sections")
+    hit = batch.cache.get("slot_sections")
     if hit is not None and hit[0] is uniq:
         return hit[1]
     out = []
@@ -501,8 +479,9 @@ def _sections(batch: Batch, s: torch.Tensor) -> list[tuple[list[torch.Tensor], t
             parts.append(inv + offset)
             pads.append(offset + u.shape[0])
             offset += u.shape[0] + 1
-        out.append((values, torch.cat(parts), torch.tensor(pads, device=s.device)))
-    batch.cache["sections"] = (uniq, out)
+        out.append((values, SlotIndex(torch.cat(parts), offset),
+                    torch.tensor(pads, device=s.device)))
+    batch.cache["slot_sections"] = (uniq, out)
     return out
 
 
@@ -579,20 +558,18 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
     pads_t = None                                                        # (ntypes, 4, M)
     used, t_tr, col = [], None, 0
     for tj, (w, cap) in enumerate(zip(batch.widths, spec.sel)):
-        values, inv, pad_rows = sections[tj]
+        values, index, pad_rows = sections[tj]
         g_u, dg_u = _embed_section(desc, tj, values)
-        g, g_pad = _Gather.apply(g_u, inv, pad_rows)                     # (n, w, M), (nt, M)
         if cap != w:            # a Verlet list may be wider than sel (slots beyond rcut)
-            part = ((cap - w) * pad_env).unsqueeze(2) * g_pad.unsqueeze(1)
+            part = ((cap - w) * pad_env).unsqueeze(2) * g_u[pad_rows].unsqueeze(1)
             pads_t = part if pads_t is None else pads_t + part
         if not w:
             used.append(None)
             continue
-        dg = _Gather.apply(dg_u, inv)
         rows = envn[:, col:col + w].contiguous()                         # (n, w, 4)
-        rows_t = rows.transpose(1, 2).contiguous()
-        t_tr = torch.bmm(rows_t, g) if t_tr is None else torch.baddbmm(t_tr, rows_t, g)
-        used.append((rows, g, dg))
+        part = slots.section_t(g_u, index, rows)                         # (n, 4, M)
+        t_tr = part if t_tr is None else t_tr + part
+        used.append((g_u, dg_u, index, rows))
         col += w
     if t_tr is None:
         t_tr = env.new_zeros(n, 4, width_m)
@@ -613,9 +590,8 @@ def energy_and_grad(model: DeepPot, batch: Batch) -> tuple[torch.Tensor, torch.T
     g_t = torch.cat([g_t[:, :axis] + torch.matmul(g_d.transpose(1, 2), t_mat),
                      g_t[:, axis:]], dim=1) / nnei
     g_tt = g_t.transpose(1, 2).contiguous()                             # (n, 4, M)
-    g_env = torch.cat([
-        _Contract.apply(sec[1], sec[2], sec[0], g_tt, inv_std) if sec is not None
-        else env.new_zeros(n, 0, 4) for sec in used], dim=1)
+    g_env = torch.cat([slots.contract(*sec, g_tt, inv_std) if sec is not None
+                       else env.new_zeros(n, 0, 4) for sec in used], dim=1)
     return torch.cat(e_parts), env_backward(g_env, aux)
 
 

@@ -110,7 +110,7 @@ def test_solver_with_native_kernels_equals_numpy(lib, mode, nv):
 def test_missing_compiler_falls_back_to_numpy(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("CC", str(tmp_path / "nonexistent-cc"))
     monkeypatch.setenv("HPCML_CACHE", str(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger="hpcml.kinetic.native"):
+    with caplog.at_level(logging.WARNING, logger="hpcml.native"):
         s = sod_solver("chu", 24, "auto", nx=20)
         again = sod_solver("chu", 24, "auto", nx=20)
     warnings = [r for r in caplog.records if "numpy kernels" in r.getMessage()]
@@ -129,7 +129,7 @@ def test_missing_compiler_falls_back_to_numpy(tmp_path, monkeypatch, caplog):
 
 def test_failed_build_falls_back(tmp_path, caplog):
     """A compiler that exists but fails (``false``) gives None, a warning and the reason."""
-    with caplog.at_level(logging.WARNING, logger="hpcml.kinetic.native"):
+    with caplog.at_level(logging.WARNING, logger="hpcml.native"):
         assert native.load(cc="false", directory=tmp_path) is None
     assert "failed" in native.last_error(cc="false", directory=tmp_path)
     assert any("numpy kernels" in r.getMessage() for r in caplog.records)

@@ -9,36 +9,21 @@ and the whole Chu-mode BGK step per cell (moments, Newton with the
 exponentials by recurrence on the uniform grid, update).  The numpy kernels
 stay the reference; these agree with them to round-off.
 
-Build: the system C compiler (``$CC``, which may carry flags, else ``cc``) with :data:`FLAGS`, or
-:data:`FALLBACK_FLAGS` when those fail, into
-``$HPCML_CACHE/kernels/<sha>.so`` (default ``~/.cache/hpcml/kernels``), the
-SHA-256 covering the source, the compiler, the flags and the CPU (so nodes
-with different CPUs sharing a home directory do not share a ``-march=native``
-binary).  The library is written under a temporary name and renamed, so MPI
-ranks that build at once are safe.  Without a compiler, or when the build
-fails, :func:`load` logs one warning and returns None, and the solver uses
-the numpy kernels (``-kinetic_kernels auto``).
+Build: :mod:`hpcml.native` (the system C compiler with :data:`FLAGS`, or
+:data:`FALLBACK_FLAGS` when those fail, into the kernel cache).  Without a
+compiler, or when the build fails, :func:`load` logs one warning and returns
+None, and the solver uses the numpy kernels (``-kinetic_kernels auto``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import logging
-import os
-import platform
-import shlex
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from hpcml.errors import UserError
 from hpcml.kinetic.grid import CellLayout
-
-_log = logging.getLogger(__name__)
+from hpcml.native import Loader, NativeUnavailable
 
 SOURCE = Path(__file__).with_name("kernels.c")
 #: compiler flags; no FMA contraction, so the transport stage is bit-identical to numpy's
@@ -56,52 +41,8 @@ _LIMITERS = {"mc": 0, "minmod": 1}
 CHU_NEWTON_TOL = 1e-9
 
 
-class NativeKernelsUnavailable(UserError):
+class NativeKernelsUnavailable(NativeUnavailable):
     """``-kinetic_kernels native`` was asked for but the C kernels could not be built."""
-
-
-def cache_dir() -> Path:
-    """``$HPCML_CACHE/kernels`` (default ``~/.cache/hpcml/kernels``)."""
-    return Path(os.environ.get("HPCML_CACHE", Path.home() / ".cache" / "hpcml")) / "kernels"
-
-
-def _cpu_id() -> str:
-    """The CPU model and feature flags (part of the cache key of a ``-march=native`` build)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            lines = [ln for ln in fh.read().splitlines()
-                     if ln.startswith(("model name", "flags"))]
-        return "\n".join(sorted(set(lines)))
-    except OSError:
-        return platform.processor() or platform.machine()
-
-
-def _compile(cc: list[str], flags: tuple, directory: Path) -> tuple[Path | None, str]:
-    """Build the library with the compiler command ``cc`` and ``flags``.
-
-    Returns ``(path, "")``, or ``(None, why)`` when the compiler fails.
-    """
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(cc).encode(),
-                                     " ".join(flags).encode(), _cpu_id().encode()]))
-    path = directory / f"{key.hexdigest()[:24]}.so"
-    if path.exists():
-        return path, ""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        done = subprocess.run([*cc, *flags, "-o", tmp, str(SOURCE), "-lm"],
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            return None, (f"{' '.join(cc)} {' '.join(flags)} failed: "
-                          f"{done.stderr.strip()[-400:]}")
-        os.replace(tmp, path)          # atomic: a concurrent rank sees all of it or none
-        return path, ""
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"{' '.join(cc)}: {exc}"
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def build(cc: str | None = None, directory: Path | None = None) -> Path:
@@ -112,28 +53,7 @@ def build(cc: str | None = None, directory: Path | None = None) -> Path:
     NativeKernelsUnavailable
         Without a C compiler, or when both flag sets fail.
     """
-    cc = cc or os.environ.get("CC") or "cc"
-    words = shlex.split(cc)                    # CC may carry flags, e.g. "gcc -m64"
-    exe = shutil.which(words[0]) if words else None
-    if exe is None:
-        raise NativeKernelsUnavailable(
-            f"no C compiler {cc!r} found (set CC or install one, e.g. apt-get install gcc)")
-    directory = cache_dir() if directory is None else Path(directory)
-    why = []
-    for flags in (FLAGS, FALLBACK_FLAGS):
-        try:
-            path, err = _compile([exe, *words[1:]], flags, directory)
-        except OSError as exc:
-            raise NativeKernelsUnavailable(f"cannot write the kernel cache {directory}: {exc} "
-                                           "(set HPCML_CACHE to a writable directory)") from None
-        if path is not None:
-            return path
-        why.append(err)
-    raise NativeKernelsUnavailable("building hpcml/kinetic/native/kernels.c failed: "
-                                   + "; ".join(why))
-
-
-_LOADED: dict[tuple, NativeKernels | str] = {}
+    return _LOADER.build(cc, directory)
 
 
 def load(cc: str | None = None, directory: Path | None = None) -> NativeKernels | None:
@@ -142,26 +62,12 @@ def load(cc: str | None = None, directory: Path | None = None) -> NativeKernels 
     When they cannot be built, logs one warning (per compiler and directory)
     and returns None; :func:`last_error` says why.
     """
-    cc = cc or os.environ.get("CC") or "cc"
-    directory = cache_dir() if directory is None else Path(directory)
-    key = (cc, str(directory))
-    if key not in _LOADED:
-        try:
-            _LOADED[key] = NativeKernels(ctypes.CDLL(str(build(cc, directory))))
-        except (NativeKernelsUnavailable, OSError) as exc:
-            _LOADED[key] = str(exc)
-            _log.warning("native kinetic kernels unavailable, using the numpy kernels: %s",
-                         exc)
-    got = _LOADED[key]
-    return got if isinstance(got, NativeKernels) else None
+    return _LOADER.load(cc, directory)
 
 
 def last_error(cc: str | None = None, directory: Path | None = None) -> str | None:
     """Why :func:`load` returned None for this compiler and directory (None if it did not)."""
-    cc = cc or os.environ.get("CC") or "cc"
-    directory = cache_dir() if directory is None else Path(directory)
-    got = _LOADED.get((cc, str(directory)))
-    return got if isinstance(got, str) else None
+    return _LOADER.last_error(cc, directory)
 
 
 def select(choice: str) -> NativeKernels | None:
@@ -315,3 +221,7 @@ def _raise_bad_cell(f: np.ndarray, layout: CellLayout, k: int, kind: int) -> Non
     rho, _, T = primitive(conserved(f[k], layout))
     raise ValueError(f"cell(s) with non-positive density or temperature (first: flat cell "
                      f"{k}, rho={float(rho):.6g}, T={float(T):.6g})")
+
+
+_LOADER = Loader(SOURCE, (FLAGS, FALLBACK_FLAGS), NativeKernels, "the numpy kernels",
+                 NativeKernelsUnavailable)
