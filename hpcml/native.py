@@ -128,6 +128,9 @@ class Loader:
             raise self.error(f"no C compiler {cc!r} found (set CC or install one, e.g. "
                              "apt-get install gcc)")
         directory = cache_dir() if directory is None else Path(directory)
+        if not self.source.is_file():
+            raise self.error(f"the kernel source {self.source} is missing (reinstall hpcml: "
+                             "pip install -e .)")
         why = []
         for flags in self.flag_sets:
             try:

@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from hpcml.molecular import slots
 from hpcml.molecular.nets import FittingNet
@@ -250,6 +251,60 @@ def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Te
     return gw, gb
 
 
+def _embed_forward_native(lib: slots.SlotKernels, s: torch.Tensor,
+                          weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor],
+                          train: bool) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """:func:`_embed_forward` with the activations of each layer fused in C (``act``).
+
+    Every layer is feature-major (H, N), the fast layout of MKL's products;
+    the last layer's ``G, dG/ds`` are written as (N, M) rows by the kernel
+    itself.  Saved per layer: ``(x, dx, q, tanh * dz4)``, all feature-major.
+    """
+    saved = []
+    x, dx = s, torch.ones_like(s)
+    last = len(weights) - 1
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        if k == 0:
+            if w.shape[0] != 1:
+                raise ValueError("the embedding net's input is the scalar s")
+            wt = w.t()                                                   # (H, 1)
+            z2 = torch.addcmul(b.unsqueeze(1) * 2.0, wt * 2.0, s)
+            dz4 = (wt * 4.0).contiguous()                                # one per feature
+        else:
+            wt = w.t().contiguous()                                      # (H, K)
+            z2 = torch.addmm(b.unsqueeze(1), wt, x, beta=2.0, alpha=2.0)
+            dz4 = torch.mm(wt * 4.0, dx)
+        y, dy, q, tdz4 = lib.act(z2, dz4, x, dx, rows_out=k == last)
+        if train:
+            saved.append((x, dx, q, tdz4))
+        x, dx = y, dy
+    return x, dx, saved
+
+
+def _embed_backward_native(lib: slots.SlotKernels, weights: Sequence[torch.Tensor],
+                           layers: list, g_y: torch.Tensor,
+                           g_dy: torch.Tensor) -> tuple[list, list]:
+    """:func:`_embed_backward` for :func:`_embed_forward_native` (``g_y, g_dy`` (N, M) rows)."""
+    n_layers = len(weights)
+    gw, gb = [None] * n_layers, [None] * n_layers
+    rows_in = True
+    for k in range(n_layers - 1, -1, -1):
+        x, dx, q, tdz4 = layers[k]
+        wk = weights[k]
+        g_z, g_dz, res_y, res_dy = lib.act_grad(g_y, g_dy, q, tdz4, x.shape[0] if k else 0,
+                                                rows_in)                 # g_z / 4, g_dz / 4
+        gb[k] = g_z.sum(1).mul_(4.0)
+        if k == 0:
+            gw[k] = (torch.mm(x, g_z.t()) + g_dz.sum(1)).mul_(4.0).view_as(wk)
+            break
+        gw[k] = torch.mm(x, g_z.t()).addmm_(dx, g_dz.t()).mul_(4.0)
+        w4 = wk * 4.0
+        g_y = torch.mm(w4, g_z) if res_y is None else res_y.addmm_(w4, g_z)
+        g_dy = torch.mm(w4, g_dz) if res_dy is None else res_dy.addmm_(w4, g_dz)
+        rows_in = False
+    return gw, gb
+
+
 #: the embedding kernels in use: eager, or compiled by :func:`set_compile`
 _KERNELS = {"forward": _embed_forward, "backward": _embed_backward}
 _COMPILED: dict = {}
@@ -299,22 +354,31 @@ class _EmbedTangent(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, s: torch.Tensor, n_layers: int,
                 *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weights, biases = params[:n_layers], params[n_layers:]
+        weights, biases = list(params[:n_layers]), list(params[n_layers:])
         train = any(ctx.needs_input_grad[2:])
-        g, dg, saved = _kernel("forward", s.reshape(1, -1), list(weights), list(biases), train)
+        s = s.reshape(1, -1)
+        lib = slots.kernels_for(s) if _KERNELS["forward"] is _embed_forward else None
+        if lib is not None:
+            g, dg, saved = _embed_forward_native(lib, s, weights, biases, train)
+        else:
+            g, dg, saved = _kernel("forward", s, weights, biases, train)
         if train:
-            ctx.layers = saved
+            ctx.layers, ctx.lib = saved, lib
             ctx.save_for_backward(*weights)
         return g, dg
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_y: Opt, g_dy: Opt) -> tuple[Opt, ...]:
-        weights = ctx.saved_tensors
+        weights = list(ctx.saved_tensors)
         x0 = ctx.layers[0][0]
         shape = (x0.shape[1], weights[-1].shape[1])
         g_y = x0.new_zeros(shape) if g_y is None else g_y.contiguous()
         g_dy = x0.new_zeros(shape) if g_dy is None else g_dy.contiguous()
-        gw, gb = _kernel("backward", list(weights), ctx.layers, g_y, g_dy)
+        if ctx.lib is not None:
+            gw, gb = _embed_backward_native(ctx.lib, weights, ctx.layers, g_y, g_dy)
+        else:
+            gw, gb = _kernel("backward", weights, ctx.layers, g_y, g_dy)
         ctx.layers = None
         return (None, None, *gw, *gb)
 

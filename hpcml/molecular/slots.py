@@ -12,7 +12,7 @@ its tangent ``dG`` (:mod:`hpcml.molecular.fast`); slot ``(i, j)`` reads row
 
 Two implementations give the same values to round-off:
 
-* ``native`` (C, ``slot_kernels.c``, compiled at first use by
+* ``native`` (C, ``deeppot_kernels.c``, compiled at first use by
   :mod:`hpcml.native`, OpenMP threads shared with torch): reads the table
   rows in place.  Gathering them first writes and reads back four
   (n, w, M) arrays per section, and the gathered products have an inner
@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from hpcml.native import Loader, NativeUnavailable
 
-SOURCE = Path(__file__).with_name("slot_kernels.c")
+SOURCE = Path(__file__).with_name("deeppot_kernels.c")
 #: compiler flags; -fopenmp links libgomp.so.1, which resolves to torch's copy once torch is loaded
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
 #: flags tried when :data:`FLAGS` fail (a compiler without -march=native)
@@ -86,13 +87,18 @@ def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
 
 
 class SlotKernels:
-    """The loaded C library; methods take and return contiguous CPU tensors."""
+    """The loaded C library (``deeppot_kernels.c``); methods take contiguous CPU tensors.
+
+    Besides the slot products it holds the fused activations of the
+    embedding layers (:meth:`act`, :meth:`act_grad`, used by
+    :mod:`hpcml.molecular.fast`).
+    """
 
     name = "native"
 
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
-        p, i = ctypes.c_void_p, ctypes.c_int64
+        p, i, c = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
         for suffix in ("f64", "f32"):
             for name, args in (("section_t", [i, i, i, p, p, p, p]),
                                ("section_t_grad", [i, i, i, p, p, p, p, p]),
@@ -101,6 +107,14 @@ class SlotKernels:
                                ("contract_grad_tab", [i, i, i, p, p, p, p, p, p, p, p])):
                 fn = getattr(lib, f"hpcml_dp_{name}_{suffix}")
                 fn.argtypes, fn.restype = args, None
+            fn = getattr(lib, f"hpcml_dp_act_{suffix}")
+            fn.argtypes, fn.restype = [i, i, p, p, c, p, p, i, i, i, i, i, p, p, i, i, p, p], None
+            fn = getattr(lib, f"hpcml_dp_act_grad_{suffix}")
+            fn.argtypes, fn.restype = [i, i, p, p, i, i, p, p, i, p, p], None
+
+    def lib_fn(self, name: str, dtype: torch.dtype) -> Any:
+        """The C function ``name`` for ``dtype`` (float64 or float32)."""
+        return self._fn(name, dtype)
 
     def _fn(self, name: str, dtype: torch.dtype) -> Any:
         return getattr(self.lib, f"hpcml_dp_{name}_{'f64' if dtype == torch.float64 else 'f32'}")
@@ -153,6 +167,50 @@ class SlotKernels:
                                                   _ptr(rows), _ptr(g_tt), _ptr(inv_std),
                                                   _ptr(grad), _ptr(g_g), _ptr(g_dg))
         return g_g, g_dg
+
+
+    def act(self, z2: torch.Tensor, dz4: torch.Tensor, x: torch.Tensor, dx: torch.Tensor,
+            rows_out: bool) -> tuple[torch.Tensor, ...]:
+        """Activations of one embedding layer: ``(y, dy, q, t dz4)``.
+
+        ``z2 = 2 z`` and ``dz4 = 4 dz/ds`` are (H, N) contiguous (``dz4`` may
+        be (H, 1): one value per feature); ``x, dx`` (K, N) are the layer's
+        inputs (residual when ``K == H`` or ``2 K == H``).  ``y, dy`` are
+        (H, N), or (N, H) rows with ``rows_out``; ``q = (1 - tanh^2) / 4``
+        and ``t dz4`` are (H, N), written over ``z2`` and ``dz4`` (a new
+        tensor for a per-feature ``dz4``).
+        """
+        h, n = z2.shape
+        per_feature = dz4.shape[1] == 1 and n != 1
+        tdz4 = z2.new_empty(h, n) if per_feature else dz4
+        y, dy = (z2.new_empty(n, h), z2.new_empty(n, h)) if rows_out else \
+            (z2.new_empty(h, n), z2.new_empty(h, n))
+        y_f, y_s = (1, h) if rows_out else (n, 1)
+        self.lib_fn("act", z2.dtype)(h, n, _ptr(z2), _ptr(dz4), int(per_feature), _ptr(x),
+                                     _ptr(dx), x.shape[0], x.stride(0), x.stride(1),
+                                     dx.stride(0), dx.stride(1), _ptr(y), _ptr(dy), y_f, y_s,
+                                     _ptr(z2), _ptr(tdz4))
+        return y, dy, z2, tdz4
+
+    def act_grad(self, g_y: torch.Tensor, g_dy: torch.Tensor, q: torch.Tensor,
+                 tdz4: torch.Tensor, k: int, rows_in: bool) -> tuple[torch.Tensor, ...]:
+        """Backward of :meth:`act`: ``(g_z / 4, g_dz / 4, res_y, res_dy)``.
+
+        ``g_y, g_dy`` are the gradients of ``y, dy``, (H, N), or (N, H) rows
+        with ``rows_in``; ``q, tdz4`` the saved (H, N) tensors, which are
+        overwritten with ``g_dz / 4`` and ``g_z / 4``.  ``res_y, res_dy``
+        (k, N) are the adjoints of the residual (None when the layer has
+        none).
+        """
+        h, n = q.shape
+        g_y, g_dy = g_y.contiguous(), g_dy.contiguous()
+        res = k == h or 2 * k == h
+        res_y, res_dy = (q.new_empty(k, n), q.new_empty(k, n)) if res else (None, None)
+        g_f, g_s = (1, h) if rows_in else (n, 1)
+        self.lib_fn("act_grad", q.dtype)(h, n, _ptr(g_y), _ptr(g_dy), g_f, g_s, _ptr(q),
+                                         _ptr(tdz4), k, None if res_y is None else _ptr(res_y),
+                                         None if res_dy is None else _ptr(res_dy))
+        return tdz4, q, res_y, res_dy
 
 
 _LOADER = Loader(SOURCE, (FLAGS, FALLBACK_FLAGS), SlotKernels, "the torch slot products",
@@ -260,6 +318,7 @@ class _NativeSectionT(torch.autograd.Function):
         return lib.section_t(table, index, rows)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, d_tt: torch.Tensor) -> tuple[Opt, ...]:
         (rows,) = ctx.saved_tensors
         d_table = (ctx.lib.section_t_grad(ctx.index, rows, d_tt.contiguous())
@@ -279,6 +338,7 @@ class _NativeContract(torch.autograd.Function):
         return lib.contract(g, dg, index, rows, g_tt, inv_std)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Opt, ...]:
         g, dg, rows, g_tt, inv_std = ctx.saved_tensors
         grad = grad.contiguous()

@@ -1,6 +1,6 @@
-/* Table-slot products of the DeepPot-SE fast path (hpcml.molecular.slots), pure C.
+/* C kernels of the DeepPot-SE fast path (loaded by hpcml.molecular.slots), pure C.
  *
- * One section of the environment matrix: n centre atoms times w neighbour
+ * 1. Table-slot products (hpcml.molecular.slots).  One section of the environment matrix: n centre atoms times w neighbour
  * slots of one neighbour type.  Slot s = i * w + j of atom i reads row
  * inv[s] of an embedding table (nu, m) (the nets evaluated once per distinct
  * s~), and has a normalised environment row R[s] (4 values, data).  The
@@ -17,9 +17,15 @@
  * over table rows, each row visiting its slots in a fixed order (ptr/slots:
  * the slots sorted by row, CSR).  Every output element is summed by one
  * thread in one order, so results do not depend on the number of threads.
+ *
+ * 2. Embedding-layer activations (hpcml.molecular.fast._embed_forward and
+ * _embed_backward): every elementwise step of one layer in one pass, on
+ * either layout (features as rows: (H, N); or as columns: (N, H)).
+ *
  * Built with -fopenmp: loaded after torch, the library shares torch's OpenMP
  * runtime (same soname), so its threads follow torch.set_num_threads.
  */
+#include <math.h>  /* rint */
 #include <stdint.h>
 #include <string.h>
 
@@ -137,5 +143,142 @@ void hpcml_dp_contract_grad_tab_##SUF(int64_t nu, int64_t w, int64_t m,         
     }                                                                                  \
 }
 
+/* exp(x) to about 1 ulp in plain arithmetic, so that loops calling it vectorize (libm's exp
+ * does not without -ffast-math): x = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite split of ln2),
+ * exp(r) by its Taylor series to degree 13 (truncation < 2e-17 relative), times 2^n built
+ * in the exponent bits.  x is clamped to [-708, 709] (finite, normal results). */
+static inline double hp_exp(double x) {
+    x = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+    const double n = rint(x * 1.4426950408889634);
+    const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    union { int64_t i; double d; } scale;
+    scale.i = ((int64_t)n + 1023) << 52;
+    return p * scale.d;
+}
+
+/* Activations of one embedding layer (H features, N samples; see
+ * hpcml.molecular.fast._embed_forward).  In: z2 = 2 z and dz4 = 4 dz/ds, (H, N)
+ * contiguous (dz4 may hold one value per feature: dz4_per_feature).  With
+ * p = sigmoid(z2), q = p - p^2 = (1 - tanh^2) / 4 and t = 2 p - 1 = tanh z:
+ *   y = t + residual(x),  dy = q dz4 + residual(dx),  q_out = q,  tdz4_out = t dz4,
+ * q_out and tdz4_out (H, N) contiguous (they may be z2 and dz4: updated in
+ * place).  Element (f, n) of x, dx, y, dy is at f * (..)_f + n * (..)_s, so y
+ * and dy may be written feature-major (y_f = N, y_s = 1) or transposed, as
+ * (N, H) rows (y_f = 1, y_s = H).  The residual input x (k features) applies
+ * when k == H or 2 k == H ([x; x]).  Work goes in blocks of samples, all
+ * features of a block at once, so transposed writes stay in cache. */
+/* activations of samples [n0, n1) of feature h into ty, tdy (block-local), q_out, tdz4_out;
+ * branch-free, so that the loop (and hp_exp) vectorizes */
+#define ACT_CORE(T, DZ)                                                                \
+    for (int64_t n = n0; n < n1; n++) {                                                \
+        const int64_t i = h * N + n;                                                   \
+        const double p = 1.0 / (1.0 + hp_exp(-(double)z2[i]));                          \
+        const T q = (T)(p - p * p), t = (T)(2.0 * p - 1.0), dz = (DZ);                  \
+        ty[n - n0] = t;                                                                \
+        tdy[n - n0] = q * dz;                                                          \
+        q_out[i] = q;                                                                  \
+        tdz4_out[i] = t * dz;                                                          \
+    }
+
+/* Backward of the activations, in place: from the gradients g_y, g_dy of y, dy
+ * (element (f, n) at f * g_f + n * g_s) and the saved q, t dz4 ((H, N)):
+ *   q <- g_dz / 4 = g_dy q,   tdz4 <- g_z / 4 = (g_y - t dz4 g_dy / 2) q;
+ * with res_y (k, N) also the adjoint of the residual: res_y = g_y (k == H) or
+ * the sum of its two halves (2 k == H), and res_dy likewise from g_dy. */
+#define ACT_GRAD_BODY(T, GIDX)                                                            \
+    for (int64_t n = n0; n < n1; n++) {                                                \
+        const int64_t i = h * N + n;                                                   \
+        const T gy = g_y[GIDX], gdy = g_dy[GIDX], qi = q[i];                           \
+        q[i] = gdy * qi;                                                               \
+        tdz4[i] = (gy - (T)0.5 * tdz4[i] * gdy) * qi;                                  \
+        if (first) { ry[n] = gy; rdy[n] = gdy; }                                       \
+        else if (ry) { ry[n] += gy; rdy[n] += gdy; }                                   \
+    }
+
+#define ACT_BLOCK 64
+
+#define ACT_KERNELS(T, SUF)                                                            \
+void hpcml_dp_act_##SUF(int64_t H, int64_t N, T *z2, T *dz4, int dz4_per_feature,      \
+                        const T *x, const T *dx, int64_t k, int64_t x_f, int64_t x_s,  \
+                        int64_t dx_f, int64_t dx_s, T *y, T *dy, int64_t y_f,          \
+                        int64_t y_s, T *q_out, T *tdz4_out) {                          \
+    const int res = x != NULL && (k == H || 2 * k == H);                               \
+    const int64_t nb = (N + ACT_BLOCK - 1) / ACT_BLOCK;                                \
+    _Pragma("omp parallel for schedule(static)")                                       \
+    for (int64_t b = 0; b < nb; b++) {                                                 \
+        const int64_t n0 = b * ACT_BLOCK, n1 = n0 + ACT_BLOCK < N ? n0 + ACT_BLOCK : N; \
+        const int64_t nn = n1 - n0;                                                    \
+        T ty[ACT_BLOCK], tdy[ACT_BLOCK];                                               \
+        for (int64_t h = 0; h < H; h++) {                                              \
+            if (dz4_per_feature) {                                                     \
+                const T dzf = dz4[h];                                                  \
+                _Pragma("omp simd")                                                    \
+                ACT_CORE(T, dzf)                                                       \
+            } else {                                                                   \
+                _Pragma("omp simd")                                                    \
+                ACT_CORE(T, dz4[i])                                                    \
+            }                                                                          \
+            if (res) {                                                                 \
+                const T *xr = x + (h % k) * x_f + n0 * x_s;                            \
+                const T *dxr = dx + (h % k) * dx_f + n0 * dx_s;                        \
+                _Pragma("omp simd")                                                    \
+                for (int64_t j = 0; j < nn; j++) {                                     \
+                    ty[j] += xr[j * x_s];                                              \
+                    tdy[j] += dxr[j * dx_s];                                           \
+                }                                                                      \
+            }                                                                          \
+            T *yr = y + h * y_f + n0 * y_s, *dyr = dy + h * y_f + n0 * y_s;            \
+            if (y_s == 1) {                                                            \
+                memcpy(yr, ty, nn * sizeof(T));                                        \
+                memcpy(dyr, tdy, nn * sizeof(T));                                      \
+            } else {                                                                   \
+                for (int64_t j = 0; j < nn; j++) {                                     \
+                    yr[j * y_s] = ty[j];                                               \
+                    dyr[j * y_s] = tdy[j];                                             \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+    }                                                                                  \
+}                                                                                      \
+                                                                                       \
+void hpcml_dp_act_grad_##SUF(int64_t H, int64_t N, const T *g_y, const T *g_dy,        \
+                             int64_t g_f, int64_t g_s, T *q, T *tdz4, int64_t k,       \
+                             T *res_y, T *res_dy) {                                    \
+    const int res = res_y != NULL && (k == H || 2 * k == H);                           \
+    const int64_t nb = (N + ACT_BLOCK - 1) / ACT_BLOCK;                                \
+    _Pragma("omp parallel for schedule(static)")                                       \
+    for (int64_t b = 0; b < nb; b++) {                                                 \
+        const int64_t n0 = b * ACT_BLOCK, n1 = n0 + ACT_BLOCK < N ? n0 + ACT_BLOCK : N; \
+        for (int64_t h = 0; h < H; h++) {                                              \
+            const int first = res && h < k;                                            \
+            T *ry = res ? res_y + (h % k) * N : NULL;                                  \
+            T *rdy = res ? res_dy + (h % k) * N : NULL;                                \
+            if (g_s == 1) {                                                            \
+                _Pragma("omp simd")                                                    \
+                ACT_GRAD_BODY(T, h * g_f + n)                                           \
+            } else {                                                                   \
+                _Pragma("omp simd")                                                    \
+                ACT_GRAD_BODY(T, h * g_f + n * g_s)                                     \
+            }                                                                          \
+        }                                                                              \
+    }                                                                                  \
+}
+
 SLOT_KERNELS(double, f64)
 SLOT_KERNELS(float, f32)
+ACT_KERNELS(double, f64)
+ACT_KERNELS(float, f32)
