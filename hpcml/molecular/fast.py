@@ -28,9 +28,12 @@ tensors and to thin matrix products):
   ``s`` as ``ji``, so about 35 % fewer rows for water; the slots read
   their rows from that table (:mod:`hpcml.molecular.slots`: C kernels that
   read the rows in place, or a torch gather);
-* the embedding kernels run feature-major, (width, N), except the last
-  layer, whose row-major (N, M) output is the table; ``tanh`` is formed
-  from ``sigmoid`` (see :func:`_embed_forward`);
+* the embedding nets' products run feature-major, (width, N) (MKL's fast
+  layout for these shapes); ``tanh`` is formed from ``sigmoid``.  With the
+  C kernels (:func:`_embed_forward_native`) all elementwise work of a layer
+  is one pass, which also writes the last layer's table as (N, M) rows;
+  the torch kernels (:func:`_embed_forward`, any device) compute the last
+  layer row-major instead, so the table needs no transposing copy either;
 * each neighbour-type section is one set of operations for all centre
   atoms (:func:`energy_and_grad`): with ``type_one_side`` one embedding
   call per neighbour type, one product for ``T`` and one for ``dE/dR``;
@@ -38,9 +41,13 @@ tensors and to thin matrix products):
   separate net calls.  At 2 threads a training step is a few hundred
   small parallel regions, and their number is what makes the step
   sensitive to load;
-* ``HPCML_DEEPPOT_COMPILE=1`` (or :func:`set_compile`) runs the embedding
-  kernels through ``torch.compile``; off by default (small gain against a
-  compile time of tens of seconds with an empty inductor cache).
+* ``HPCML_DEEPPOT_KERNELS`` chooses C kernels or torch
+  (:func:`hpcml.molecular.slots.set_kernels`; default: C on the CPU when
+  they build);
+* ``HPCML_DEEPPOT_COMPILE=1`` (or :func:`set_compile`) runs the torch
+  embedding kernels through ``torch.compile`` (then used instead of the C
+  ones); off by default (small gain against a compile time of tens of
+  seconds with an empty inductor cache).
 """
 
 from __future__ import annotations
