@@ -181,13 +181,32 @@ static inline double hp_exp(double x) {
  * (N, H) rows (y_f = 1, y_s = H).  The residual input x (k features) applies
  * when k == H or 2 k == H ([x; x]).  Work goes in blocks of samples, all
  * features of a block at once, so transposed writes stay in cache. */
+/* single-precision hp_exp: x clamped to [-87, 88], Taylor series to degree 8 */
+static inline float hp_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    const float n = rintf(x * 1.44269504f);
+    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.0f / 40320.0f;
+    p = p * r + 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)n + 127) << 23;
+    return p * scale.f;
+}
+
 /* activations of samples [n0, n1) of feature h into ty, tdy (block-local), q_out, tdz4_out;
  * branch-free, so that the loop (and hp_exp) vectorizes */
-#define ACT_CORE(T, DZ)                                                                \
+#define ACT_CORE(T, EXP, DZ)                                                           \
     for (int64_t n = n0; n < n1; n++) {                                                \
         const int64_t i = h * N + n;                                                   \
-        const double p = 1.0 / (1.0 + hp_exp(-(double)z2[i]));                          \
-        const T q = (T)(p - p * p), t = (T)(2.0 * p - 1.0), dz = (DZ);                  \
+        const T p = (T)1 / ((T)1 + EXP(-z2[i]));                                       \
+        const T q = p - p * p, t = (T)2 * p - (T)1, dz = (DZ);                         \
         ty[n - n0] = t;                                                                \
         tdy[n - n0] = q * dz;                                                          \
         q_out[i] = q;                                                                  \
@@ -211,7 +230,7 @@ static inline double hp_exp(double x) {
 
 #define ACT_BLOCK 64
 
-#define ACT_KERNELS(T, SUF)                                                            \
+#define ACT_KERNELS(T, SUF, EXP)                                                            \
 void hpcml_dp_act_##SUF(int64_t H, int64_t N, T *z2, T *dz4, int dz4_per_feature,      \
                         const T *x, const T *dx, int64_t k, int64_t x_f, int64_t x_s,  \
                         int64_t dx_f, int64_t dx_s, T *y, T *dy, int64_t y_f,          \
@@ -227,10 +246,10 @@ void hpcml_dp_act_##SUF(int64_t H, int64_t N, T *z2, T *dz4, int dz4_per_feature
             if (dz4_per_feature) {                                                     \
                 const T dzf = dz4[h];                                                  \
                 _Pragma("omp simd")                                                    \
-                ACT_CORE(T, dzf)                                                       \
+                ACT_CORE(T, EXP, dzf)                                                       \
             } else {                                                                   \
                 _Pragma("omp simd")                                                    \
-                ACT_CORE(T, dz4[i])                                                    \
+                ACT_CORE(T, EXP, dz4[i])                                                    \
             }                                                                          \
             if (res) {                                                                 \
                 const T *xr = x + (h % k) * x_f + n0 * x_s;                            \
@@ -280,5 +299,5 @@ void hpcml_dp_act_grad_##SUF(int64_t H, int64_t N, const T *g_y, const T *g_dy, 
 
 SLOT_KERNELS(double, f64)
 SLOT_KERNELS(float, f32)
-ACT_KERNELS(double, f64)
-ACT_KERNELS(float, f32)
+ACT_KERNELS(double, f64, hp_exp)
+ACT_KERNELS(float, f32, hp_expf)
