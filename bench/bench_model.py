@@ -14,6 +14,8 @@ replicated 2x2x2.  Figures:
   step, model call alone and with the neighbour list + batch built;
 - start-up to the end of the first training step (model, neighbour list,
   one step);
+- with ``--kernels``: the fast path with its C kernels against the same
+  path with its torch kernels (``HPCML_DEEPPOT_KERNELS``), taking turns;
 - with ``--compile``: the same start-up with ``HPCML_DEEPPOT_COMPILE=1`` in a
   fresh process, with an empty and then a warm inductor cache
   (``TORCHINDUCTOR_CACHE_DIR``), and the training step and inference with the
@@ -142,6 +144,32 @@ def compile_figures(frame, repeats):
     fast.set_compile(False)
 
 
+def kernel_figures(frame, big, repeats):
+    """The fast path with the C kernels against the same path with torch kernels."""
+    from hpcml.molecular import slots
+
+    if slots.load() is None:
+        print(f"C kernels unavailable ({slots.last_error()}): no kernel figures")
+        return
+    coord, cell, atype = frame["coord"], frame["cell"], frame["atype"]
+    for precision in ("float64", "float32"):
+        model = make_model(precision)
+        model.fast = True
+        cases = (("training step, 192 atoms", train_step_fn(model, frame), 1, "ms", 1e3),
+                 ("inference 192 atoms, model", infer_fn(model, coord, cell, atype, False),
+                  192, "us/atom", 1e6),
+                 ("inference 1536 atoms, model", infer_fn(model, *big, False), 1536,
+                  "us/atom", 1e6))
+        for what, fn, per, unit, scale in cases:
+            def call(native, fn=fn):
+                slots.set_kernels("native" if native else "torch")
+                fn(True)
+            on, off = interleaved(call, repeats)
+            print(f"{what + ', ' + precision:44s} C {on / per * scale:9.1f} {unit}  "
+                  f"torch {off / per * scale:9.1f} {unit}  C/torch {on / off:5.2f}")
+    slots.set_kernels()
+
+
 def line(name, fast, slow, deepmd, unit, scale):
     print(f"{name:44s} fast {fast * scale:9.1f} {unit}  autograd {slow * scale:9.1f} {unit}  "
           f"fast/autograd {fast / slow:5.2f}  fast/DeePMD-kit {fast * scale / deepmd:5.2f} "
@@ -156,6 +184,9 @@ def main(argv=None):
                         help="run only the training or only the inference figures")
     parser.add_argument("--compile", action="store_true",
                         help="also measure torch.compile of the embedding kernels")
+    parser.add_argument("--kernels", action="store_true",
+                        help="also measure the fast path's C kernels against its torch "
+                        "kernels (HPCML_DEEPPOT_KERNELS)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     frames = read_any(embedded_water())
@@ -189,6 +220,8 @@ def main(argv=None):
                      slow / natoms, DEEPMD[natoms][precision], "us/atom", 1e6)
     if args.compile:
         compile_figures(frame, args.repeats)
+    if args.kernels:
+        kernel_figures(frame, big, args.repeats)
     print("load average at end", os.getloadavg())
 
 
