@@ -170,17 +170,6 @@ static inline double hp_exp(double x) {
     return p * scale.d;
 }
 
-/* Activations of one embedding layer (H features, N samples; see
- * hpcml.molecular.fast._embed_forward).  In: z2 = 2 z and dz4 = 4 dz/ds, (H, N)
- * contiguous (dz4 may hold one value per feature: dz4_per_feature).  With
- * p = sigmoid(z2), q = p - p^2 = (1 - tanh^2) / 4 and t = 2 p - 1 = tanh z:
- *   y = t + residual(x),  dy = q dz4 + residual(dx),  q_out = q,  tdz4_out = t dz4,
- * q_out and tdz4_out (H, N) contiguous (they may be z2 and dz4: updated in
- * place).  Element (f, n) of x, dx, y, dy is at f * (..)_f + n * (..)_s, so y
- * and dy may be written feature-major (y_f = N, y_s = 1) or transposed, as
- * (N, H) rows (y_f = 1, y_s = H).  The residual input x (k features) applies
- * when k == H or 2 k == H ([x; x]).  Work goes in blocks of samples, all
- * features of a block at once, so transposed writes stay in cache. */
 /* single-precision hp_exp: x clamped to [-87, 88], Taylor series to degree 8 */
 static inline float hp_expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -230,6 +219,17 @@ static inline float hp_expf(float x) {
 
 #define ACT_BLOCK 64
 
+/* Activations of one embedding layer (H features, N samples; see
+ * hpcml.molecular.fast._embed_forward).  In: z2 = 2 z and dz4 = 4 dz/ds, (H, N)
+ * contiguous (dz4 may hold one value per feature: dz4_per_feature).  With
+ * p = sigmoid(z2), q = p - p^2 = (1 - tanh^2) / 4 and t = 2 p - 1 = tanh z:
+ *   y = t + residual(x),  dy = q dz4 + residual(dx),  q_out = q,  tdz4_out = t dz4,
+ * q_out and tdz4_out (H, N) contiguous (they may be z2 and dz4: updated in
+ * place).  Element (f, n) of x, dx, y, dy is at f * (..)_f + n * (..)_s, so y
+ * and dy may be written feature-major (y_f = N, y_s = 1) or transposed, as
+ * (N, H) rows (y_f = 1, y_s = H).  The residual input x (k features) applies
+ * when k == H or 2 k == H ([x; x]).  Work goes in blocks of samples, all
+ * features of a block at once, so transposed writes stay in cache. */
 #define ACT_KERNELS(T, SUF, EXP)                                                            \
 void hpcml_dp_act_##SUF(int64_t H, int64_t N, T *z2, T *dz4, int dz4_per_feature,      \
                         const T *x, const T *dx, int64_t k, int64_t x_f, int64_t x_s,  \

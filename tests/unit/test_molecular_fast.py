@@ -1,6 +1,5 @@
 """The explicit-derivative fast path of DeepPot equals the autograd path."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,14 +14,9 @@ def make_model(precision="float64", seed=5, **kw):
 
 
 @pytest.fixture(scope="module")
-def frames(water_frames):
+def frames(small_water):
     """Two small periodic frames with both types, of different section widths."""
-    f = water_frames.frame(0)
-    pick = np.r_[0:8, 64:80]
-    cell = f["cell"].astype(float) * 0.5
-    cell[1, 0], cell[2, 1] = 1.3, -0.8
-    coord, atype = f["coord"][pick].astype(float), f["atype"][pick].copy()
-    assert set(atype.tolist()) == {0, 1}
+    coord, cell, atype = small_water
     return [coord, coord + 0.05], [cell, cell * 0.9], [atype, atype]
 
 

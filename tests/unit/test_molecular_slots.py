@@ -2,7 +2,6 @@
 
 import logging
 
-import numpy as np
 import pytest
 import torch
 
@@ -165,15 +164,9 @@ def test_slot_index_csr(n, w, rows):
 
 
 @pytest.fixture(scope="module")
-def water(water_frames):
-    """8 O + 16 H in a skewed half cell (periodic, with images), and a displaced copy."""
-    f = water_frames.frame(0)
-    pick = np.r_[0:8, 64:80]
-    cell = f["cell"].astype(float) * 0.5
-    cell[1, 0], cell[2, 1] = 1.3, -0.8
-    coord, atype = f["coord"][pick].astype(float), f["atype"][pick].copy()
-    assert set(atype.tolist()) == {0, 1}
-    return coord, cell, atype
+def water(small_water):
+    """8 O + 16 H in a skewed half cell (periodic, with images)."""
+    return small_water
 
 
 def model_run(model, batch, choice):
