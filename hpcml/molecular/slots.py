@@ -16,8 +16,10 @@ Two implementations give the same values to round-off:
   :mod:`hpcml.native`, OpenMP threads shared with torch): reads the table
   rows in place.  Gathering them first writes and reads back four
   (n, w, M) arrays per section, and the gathered products have an inner
-  dimension of 4 where MKL runs at a tenth of its speed; the kernels make a
-  float64 water training step about 15 % faster;
+  dimension of 4 where MKL runs at a tenth of its speed.  With the fused
+  embedding activations that the same library holds (:class:`SlotKernels`)
+  a float64 water training step takes about 0.7 of the torch kernels' time
+  (``bench/bench_model.py --kernels``, docs/benchmarks.md);
 * ``torch`` (gather, then batched products): any device, and the reference
   the native kernels are tested against.
 
