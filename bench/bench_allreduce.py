@@ -32,7 +32,7 @@ import time
 
 import torch
 
-from hpcml.parallel import Context
+from hpcml.parallel import Context, under_mpi_launcher
 from hpcml.train.distributed import available_backends, make_averager
 
 
@@ -77,10 +77,6 @@ def measure(ctx, backend, flat, params, args):
         }
     finally:
         averager.close()
-
-
-def under_mpi_launcher():
-    return any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"))
 
 
 def relaunch(n_ranks):

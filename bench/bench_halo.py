@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hpcml.parallel import Context, allreduce_max
+from hpcml.parallel import Context, allreduce_max, under_mpi_launcher
 from hpcml.parallel.domain import Domain
 from hpcml.testing.potentials import lennard_jones_extended
 
@@ -88,10 +88,6 @@ def report(ctx, n_atoms, r):
           f"{rebuild:7.2f} ms = {100 * rebuild / r['force']:5.1f} % of LJ "
           f"({100 * rebuild / r['force'] / 10:4.2f} %/step at 10 steps per rebuild)",
           flush=True)
-
-
-def under_mpi_launcher():
-    return any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"))
 
 
 def relaunch(nps, argv):

@@ -41,7 +41,7 @@ from hpcml.kinetic.bgk import bgk_step, maxwellian_from_state
 from hpcml.kinetic.grid import CellLayout
 from hpcml.kinetic.initial import sod
 from hpcml.kinetic.transport import GHOSTS, TransportWork, transport_step
-from hpcml.parallel import Context, allreduce_max
+from hpcml.parallel import Context, allreduce_max, under_mpi_launcher
 
 #: Compulsory memory traffic per cell-velocity update, bytes (float64): read f once and
 #: write the result once.  Transport: the stencil's neighbours f_{i-2..i+2} are reused
@@ -386,10 +386,6 @@ def kernel_versions():
         with open(path, "rb") as fh:
             out[os.path.basename(path)] = hashlib.sha1(fh.read()).hexdigest()[:10]
     return out
-
-
-def under_mpi_launcher():
-    return any(k in os.environ for k in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"))
 
 
 def relaunch(nps, argv):

@@ -13,7 +13,7 @@ from hpcml.parallel.collectives import (
     root_call,
     slab_offsets,
 )
-from hpcml.parallel.context import Context, SerialComm
+from hpcml.parallel.context import Context, SerialComm, under_mpi_launcher
 from hpcml.parallel.log import setup_logging
 from hpcml.parallel.tasks import TaskQueue
 
@@ -29,4 +29,5 @@ __all__ = [
     "root_call",
     "setup_logging",
     "slab_offsets",
+    "under_mpi_launcher",
 ]

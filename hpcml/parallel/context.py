@@ -15,6 +15,15 @@ from typing import Any
 
 from hpcml.parallel.serial import SerialComm
 
+#: environment variables an MPI launcher sets in the processes it starts
+#: (Open MPI, MPICH/Hydra, PMIx)
+LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
+
+
+def under_mpi_launcher() -> bool:
+    """True in a process started by ``mpirun``/``mpiexec``/``srun`` (no MPI import)."""
+    return any(k in os.environ for k in LAUNCHER_VARIABLES)
+
 
 def _world_comm(serial: bool) -> tuple[Any, bool]:
     """Return ``(comm, has_mpi)`` for the whole job."""
