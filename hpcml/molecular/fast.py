@@ -245,16 +245,13 @@ def _embed_backward(weights: Sequence[torch.Tensor], layers: list, g_y: torch.Te
             gw[k] = (torch.mm(x, g_z if rows else g_z.t())
                      + g_dz.sum(0 if rows else 1)).mul_(4.0).view_as(wk)
             break
+        w4 = wk * 4.0
         if rows:
             gw[k] = torch.mm(x, g_z).addmm_(dx, g_dz).mul_(4.0)
-            w4 = wk * 4.0
-            g_y = _addmm_res_rows(g_y, g_z, w4)
-            g_dy = _addmm_res_rows(g_dy, g_dz, w4)
+            g_y, g_dy = _addmm_res_rows(g_y, g_z, w4), _addmm_res_rows(g_dy, g_dz, w4)
         else:
             gw[k] = torch.mm(x, g_z.t()).addmm_(dx, g_dz.t()).mul_(4.0)
-            w4 = wk * 4.0
-            g_y = _addmm_res(g_y, g_z, w4)
-            g_dy = _addmm_res(g_dy, g_dz, w4)
+            g_y, g_dy = _addmm_res(g_y, g_z, w4), _addmm_res(g_dy, g_dz, w4)
     return gw, gb
 
 

@@ -114,10 +114,6 @@ class SlotKernels:
             fn = getattr(lib, f"hpcml_dp_act_grad_{suffix}")
             fn.argtypes, fn.restype = [i, i, p, p, i, i, p, p, i, p, p], None
 
-    def lib_fn(self, name: str, dtype: torch.dtype) -> Any:
-        """The C function ``name`` for ``dtype`` (float64 or float32)."""
-        return self._fn(name, dtype)
-
     def _fn(self, name: str, dtype: torch.dtype) -> Any:
         return getattr(self.lib, f"hpcml_dp_{name}_{'f64' if dtype == torch.float64 else 'f32'}")
 
@@ -188,7 +184,7 @@ class SlotKernels:
         y, dy = (z2.new_empty(n, h), z2.new_empty(n, h)) if rows_out else \
             (z2.new_empty(h, n), z2.new_empty(h, n))
         y_f, y_s = (1, h) if rows_out else (n, 1)
-        self.lib_fn("act", z2.dtype)(h, n, _ptr(z2), _ptr(dz4), int(per_feature), _ptr(x),
+        self._fn("act", z2.dtype)(h, n, _ptr(z2), _ptr(dz4), int(per_feature), _ptr(x),
                                      _ptr(dx), x.shape[0], x.stride(0), x.stride(1),
                                      dx.stride(0), dx.stride(1), _ptr(y), _ptr(dy), y_f, y_s,
                                      _ptr(z2), _ptr(tdz4))
@@ -209,7 +205,7 @@ class SlotKernels:
         res = k == h or 2 * k == h
         res_y, res_dy = (q.new_empty(k, n), q.new_empty(k, n)) if res else (None, None)
         g_f, g_s = (1, h) if rows_in else (n, 1)
-        self.lib_fn("act_grad", q.dtype)(h, n, _ptr(g_y), _ptr(g_dy), g_f, g_s, _ptr(q),
+        self._fn("act_grad", q.dtype)(h, n, _ptr(g_y), _ptr(g_dy), g_f, g_s, _ptr(q),
                                          _ptr(tdz4), k, None if res_y is None else _ptr(res_y),
                                          None if res_dy is None else _ptr(res_dy))
         return tdz4, q, res_y, res_dy
