@@ -7,7 +7,10 @@ task run in its own directory under ``label.workdir``; under ``mpirun -n N``
 the tasks are spread over the N ranks.  Failed frames are retried with the
 ``label.retries`` settings; more failures than ``label.ratio_failed`` stop the
 stage with a summary (exit status 2).  Re-running the command runs only the
-tasks without a completion marker.  Writes ``label.out`` (and its
+tasks without a completion marker for the same frame and input, and retries
+failed ones (``--keep-failed`` keeps them failed).  The workdir is locked
+while the command runs, and one made for other inputs is refused unless
+``--reuse-workdir``.  Writes ``label.out`` (and its
 ``.provenance.json`` sidecar: method, CP2K version, input hash).
 """
 
@@ -29,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", type=Path, default=None, help="CP2K input template")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="task directories and completion markers")
+    parser.add_argument("--reuse-workdir", action="store_true", default=None,
+                        help="use a workdir made for other candidates or input (unchanged "
+                        "tasks keep their labels, the others run again)")
+    parser.add_argument("--keep-failed", action="store_true", default=None,
+                        help="keep the failed tasks of an earlier run failed instead of "
+                        "retrying them")
     parser.add_argument("--profile", default=None, help="launch profile name or YAML file")
     parser.add_argument("--virial", action="store_true", default=None,
                         help="also label the virial (stress tensor)")
@@ -46,7 +55,7 @@ def apply_overrides(config, args: argparse.Namespace):  # noqa: ANN001, ANN201
 
     data = config.model_dump(mode="json")
     for key in ("candidates", "out", "template", "workdir", "profile", "virial",
-                "export_deepmd", "export_extxyz"):
+                "export_deepmd", "export_extxyz", "reuse_workdir", "keep_failed"):
         value = getattr(args, key)
         if value is not None:
             data["label"][key] = str(Path(value).resolve()) if isinstance(value, Path) \

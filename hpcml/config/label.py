@@ -42,6 +42,13 @@ class LabelSection(Section):
         "is skipped) instead of replacing it atomically")
     workdir: Path = Field(Path("label-work"),
                           description="task directories and per-task completion markers")
+    reuse_workdir: bool = Field(
+        False, description="use a `workdir` made for other candidates, template or virial "
+        "flag (tasks whose frame and input are unchanged keep their labels; the others run "
+        "again); without it such a workdir is refused")
+    keep_failed: bool = Field(
+        False, description="count failed tasks of an earlier run as done (their frames stay "
+        "failed); without it a rerun retries them")
     group_size: int = Field(100, ge=1, description="tasks per group directory")
     scratch: Literal["archive", "delete", "keep"] = Field(
         "archive", description="after parsing: keep only the gzipped CP2K log (archive), "

@@ -1,10 +1,11 @@
 """The labeling stage: candidates in, labeled HDF5 frame store out (collective).
 
-prep (rank 0: find CP2K, validate the template and the frames; plan the
-tasks without a completion marker) -> run (tasks dealt round-robin over the
-ranks, each rank keeping ``tasks_per_rank`` CP2K processes going) -> post
-(rank 0: collect the markers, apply the failure budget, write the store
-atomically or append to it, the provenance sidecar and the exports).
+prep (rank 0: lock the workdir, find CP2K, validate the template and the
+frames, check the workdir was made for these inputs; plan the tasks without a
+valid completion marker; every rank: check that it can run CP2K) -> run (tasks
+handed out over the ranks, each rank keeping ``tasks_per_rank`` CP2K processes
+going) -> post (rank 0: collect the markers, apply the failure budget, write
+the store atomically or append to it, the provenance sidecar and the exports).
 """
 
 from __future__ import annotations
@@ -14,21 +15,25 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hpcml.config.label import LabelSection
-from hpcml.errors import DataError
+from hpcml.errors import DataError, UserError
 from hpcml.io import Frames
+from hpcml.io.lock import DirLock
 from hpcml.label.cp2k.input import CP2KTemplate, check_cells
-from hpcml.label.cp2k.program import CP2KProgram, find_cp2k
+from hpcml.label.cp2k.program import CP2KNotFoundError, CP2KProgram, find_cp2k
+from hpcml.label.markers import check_workdir_inputs, done_tasks, marker_state, task_key
+from hpcml.label.markers import read_marker as read_marker
+from hpcml.label.markers import task_paths as _task_paths
 from hpcml.label.profiles import load_profile
-from hpcml.label.runner import RunSettings, Structure, done_tasks, read_marker, run_tasks
-from hpcml.label.runner import task_paths as _task_paths
+from hpcml.label.runner import RunSettings, Structure, run_tasks
 from hpcml.label.templates import builtin_template_path
 from hpcml.parallel import Context, TaskQueue, collective_call, root_call
 
@@ -70,15 +75,22 @@ class LabelSummary:
 
 @dataclass(frozen=True)
 class Plan:
-    """Prepared on rank 0 and broadcast: template, program, pending tasks."""
+    """Prepared on rank 0 and broadcast: template, program, task keys, pending tasks."""
 
     template: CP2KTemplate
     program: CP2KProgram
     method: str
     pending: list[int]
+    keys: list[str]
 
 
-def _prepare(section: LabelSection, frames: Frames) -> Plan:
+def _keys(frames: Frames, input_hash: str, virial: bool) -> list[str]:
+    """The task key of every frame (:func:`~hpcml.label.markers.task_key`)."""
+    return [task_key(s.cell, s.coord, s.symbols, input_hash, virial)
+            for s in _structures(frames, range(frames.n_frames))]
+
+
+def _prepare(section: LabelSection, frames: Frames, candidates: str) -> Plan:
     """Rank 0: find CP2K, load and check the template, check cells, list pending tasks."""
     if frames.n_frames == 0:
         raise DataError("no candidate frames to label")
@@ -92,20 +104,32 @@ def _prepare(section: LabelSection, frames: Frames) -> Plan:
     used = sorted({frames.type_map[t] for t in np.unique(frames["atype"])})
     template.check_elements(used, program.data_dir)
     load_profile(section.profile)
-    Path(section.workdir).mkdir(parents=True, exist_ok=True)
-    done = done_tasks(section.workdir, frames.n_frames, section.group_size)
+    check_workdir_inputs(Path(section.workdir), {
+        "frames_sha256": _frames_hash(frames), "input_hash": template.text_hash,
+        "virial": section.virial, "n_frames": frames.n_frames, "candidates": candidates,
+        "template": template.source}, section.reuse_workdir)
+    keys = _keys(frames, template.text_hash, section.virial)
+    done, states = done_tasks(section.workdir, keys, section.group_size, section.keep_failed)
     pending = [i for i in range(frames.n_frames) if i not in done]
     _log.info("label: %d candidate frame(s), %d already done, %d to run with %s (%s)",
               frames.n_frames, len(done), len(pending), template.method, program.label)
-    return Plan(template, program, section.method or template.method, pending)
+    if states["failed"]:
+        _log.info("label: %d failed task(s) %s", states["failed"], "kept failed (keep_failed)"
+                  if section.keep_failed else "retried (--keep-failed keeps them failed)")
+    if states["stale"]:
+        _log.warning("label: %d marker(s) in %s belong to other frames or inputs; those "
+                     "tasks run again", states["stale"], section.workdir)
+    return Plan(template, program, section.method or template.method, pending, keys)
 
 
-def _structures(frames: Frames, indices: list[int]) -> list[Structure]:
+def _structures(frames: Frames, indices: Iterable[int],
+                keys: list[str] | None = None) -> list[Structure]:
     symbols = np.array(frames.type_map)
     out = []
     for i in indices:
         f = frames.frame(i)
-        out.append(Structure(i, f["cell"], f["coord"], tuple(symbols[f["atype"]].tolist())))
+        out.append(Structure(i, f["cell"], f["coord"], tuple(symbols[f["atype"]].tolist()),
+                             keys[i] if keys else ""))
     return out
 
 
@@ -117,10 +141,15 @@ def _settings(section: LabelSection, plan: Plan) -> RunSettings:
                        group_size=section.group_size)
 
 
-def _collect(section: LabelSection, frames: Frames) -> tuple[list[int], dict[int, dict]]:
+def _collect(section: LabelSection, plan: Plan) -> tuple[list[int], dict[int, dict]]:
     """Labeled frame indices and the results of every task, from the markers."""
-    results = {i: read_marker(_task_paths(section.workdir, i, section.group_size)[1])
-               for i in range(frames.n_frames)}
+    results = {}
+    for i, key in enumerate(plan.keys):
+        marker = _task_paths(section.workdir, i, section.group_size)[1]
+        state = marker_state(marker, key)
+        results[i] = read_marker(marker) if state in ("ok", "failed") else {
+            "ok": False, "reason": f"no result for this frame in {marker} ({state}; was the "
+            "workdir changed by another job?)"}
     return [i for i, r in results.items() if r["ok"]], results
 
 
@@ -153,9 +182,10 @@ def _budget(section: LabelSection, results: dict[int, dict]) -> dict[str, int]:
         raise FailureBudgetError(
             f"label: {len(failed)} of {len(results)} frames failed ({ratio:.0%} > "
             f"label.ratio_failed = {section.ratio_failed:.0%}); no store written. "
-            f"Reasons:\n{lines}\nPer-frame reasons: {report}. Fix the template or raise "
-            "label.ratio_failed; rerunning redoes nothing already done (delete "
-            f"{section.workdir} to start over)")
+            f"Reasons:\n{lines}\nPer-frame reasons: {report}. Fix the cause (template, "
+            "CP2K installation) or raise label.ratio_failed, then rerun: a rerun keeps the "
+            "frames labeled so far and retries the failed ones (--keep-failed keeps them "
+            "failed)")
     return reasons
 
 
@@ -163,7 +193,7 @@ def _post(section: LabelSection, frames: Frames, plan: Plan, candidates: str) ->
     """Rank 0: budget, store, provenance, exports; return the summary fields."""
     from hpcml.label.store import export_frames, save_labeled
 
-    indices, results = _collect(section, frames)
+    indices, results = _collect(section, plan)
     reasons = _budget(section, results)
     labeled = labeled_frames(frames, indices, results, section.virial)
     provenance = {"method": plan.method, "cp2k": plan.program.label,
@@ -205,18 +235,20 @@ def _file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def _drawn(queue: TaskQueue, frames: Frames, pending: list[int]) -> Iterator[Structure]:
+def _drawn(queue: TaskQueue, frames: Frames, pending: list[int],
+           keys: list[str]) -> Iterator[Structure]:
     """Structures of the pending tasks this rank draws from the job-wide queue."""
     while (k := queue.next()) is not None:
-        yield _structures(frames, [pending[k]])[0]
+        yield _structures(frames, [pending[k]], keys)[0]
 
 
 def label_frames(ctx: Context, section: LabelSection, frames: Frames,
                  candidates: str = "<memory>") -> LabelSummary:
     """Label ``frames`` with CP2K and write ``section.out`` (collective over ``ctx``).
 
-    Every rank passes the same ``frames``.  Tasks without a completion
-    marker are handed out as ranks (and their ``tasks_per_rank`` workers)
+    Every rank passes the same ``frames``.  Rank 0 locks ``section.workdir``
+    for the whole call (:class:`~hpcml.io.lock.DirLock`).  Tasks without a
+    valid completion marker are handed out as ranks (and their ``tasks_per_rank`` workers)
     become free (:class:`~hpcml.parallel.TaskQueue`); rank 0 then writes the
     store.
 
@@ -225,17 +257,28 @@ def label_frames(ctx: Context, section: LabelSection, frames: Frames,
     FailureBudgetError
         When more than ``section.ratio_failed`` of the frames failed.
     UserError
-        For a missing CP2K, a bad template, elements without parameters,
-        frames without a cell.
+        For a missing CP2K (on any rank), a bad template, elements without
+        parameters, frames without a cell, a workdir locked by another job
+        (:class:`~hpcml.io.lock.LockedError`) or made for other inputs.
     """
     start = time.perf_counter()
-    plan = root_call(ctx, _prepare, section, frames)
-    with TaskQueue(ctx, len(plan.pending)) as queue:
-        stats = collective_call(ctx, run_tasks, plan.template,
-                                _drawn(queue, frames, plan.pending), _settings(section, plan),
-                                Path(section.workdir), section.tasks_per_rank)
-    stats = [s for part in ctx.comm.allgather(stats) for s in part]
-    post = root_call(ctx, _post, section, frames, plan, candidates)
+    lock = DirLock(section.workdir, "label.workdir",
+                   hint="give each job its own label.workdir (--workdir DIR)")
+    root_call(ctx, _acquire, lock)
+    try:
+        plan = root_call(ctx, _prepare, section, frames, candidates)
+        if plan.pending:
+            check_labeler(ctx, plan.program)
+        with TaskQueue(ctx, len(plan.pending)) as queue:
+            stats = collective_call(ctx, run_tasks, plan.template,
+                                    _drawn(queue, frames, plan.pending, plan.keys),
+                                    _settings(section, plan), Path(section.workdir),
+                                    section.tasks_per_rank)
+        stats = [s for part in ctx.comm.allgather(stats) for s in part]
+        post = root_call(ctx, _post, section, frames, plan, candidates)
+    finally:
+        if ctx.is_root:
+            lock.release()
     n_labeled = post["n_labeled"]
     return LabelSummary(
         out=str(section.out), n_candidates=frames.n_frames, n_labeled=n_labeled,
@@ -244,3 +287,37 @@ def label_frames(ctx: Context, section: LabelSection, frames: Frames,
         wall_seconds=time.perf_counter() - start,
         cp2k_seconds=sum(s["cp2k_seconds"] for s in stats),
         task_seconds=sum(s["task_seconds"] for s in stats))
+
+
+def _acquire(lock: DirLock) -> None:
+    """Rank 0: take the workdir lock (nothing is returned to broadcast)."""
+    lock.acquire()
+
+
+def check_labeler(ctx: Context, program: CP2KProgram) -> None:
+    """Every rank: ``program`` runs here and is the same version (collective).
+
+    A rank that cannot run CP2K would otherwise take tasks and fail them all
+    in under a second.
+
+    Raises
+    ------
+    CP2KNotFoundError
+        On every rank, naming each failing rank and its host.
+    """
+    error = ""
+    if not ctx.is_root:
+        try:
+            found = find_cp2k(program.path)
+            if found.version != program.version:
+                error = f"{program.path} is CP2K {found.version}, rank 0 runs {program.version}"
+        except UserError as exc:
+            error = str(exc)
+    reports = ctx.comm.allgather((ctx.rank, socket.gethostname(), error))
+    bad = [f"rank {r} (host {host}): {err}" for r, host, err in reports if err]
+    if bad:
+        raise CP2KNotFoundError(
+            f"label: CP2K does not run on {len(bad)} of {ctx.size} rank(s), so no task was "
+            f"started: {'; '.join(bad)}. Every rank takes tasks: install the same CP2K on "
+            "every node (or load its module in the job script), set label.cp2k to a binary "
+            "that exists on all of them, or run on the nodes that have it")

@@ -2,13 +2,16 @@
 
 Layout under the work directory::
 
+    .hpcml.lock            who is labeling here (hpcml.io.lock)
+    inputs.json            hashes of the frames and input the workdir was made for
     g0000/                 tasks 0..group_size-1
       t000000/             scratch of the running task (removed or archived after parsing)
       t000000.log.gz       CP2K log of the last attempt (scratch="archive")
-      t000000.npz          completion marker and result (written atomically)
+      t000000.npz          completion marker and result, with the task key (atomic)
 
-A task whose marker exists is done (labeled or failed with its reason) and is
-not run again, so a killed job rerun does only the missing tasks.
+A task whose marker holds its key and succeeded is done and not run again, so
+a killed job rerun does only the missing tasks; failed tasks are retried by a
+rerun unless ``keep_failed`` (see :mod:`hpcml.label.markers`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ import numpy as np
 
 from hpcml.label.cp2k.input import CP2KTemplate, render_input, warm_up
 from hpcml.label.cp2k.parse import CP2KResult, parse_output
+from hpcml.label.markers import read_marker, task_paths, write_marker
+from hpcml.label.process import describe_exit, output_tail, run_child
 from hpcml.label.profiles import LaunchProfile
+
+__all__ = ["INPUT", "OUTPUT", "RunSettings", "Structure", "read_marker", "run_task",
+           "run_tasks", "task_paths", "write_marker"]
 
 _log = logging.getLogger(__name__)
 
-INPUT, OUTPUT = "cp2k.inp", "cp2k.log"
+INPUT, OUTPUT, OWNER = "cp2k.inp", "cp2k.log", "owner.txt"
 
 
 @dataclass(frozen=True)
@@ -53,53 +61,17 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class Structure:
-    """One frame to label: cell (3, 3) and coord (natoms, 3) Angstrom, element per atom."""
+    """One frame to label: cell (3, 3) and coord (natoms, 3) Angstrom, element per atom.
+
+    ``key`` identifies frame and input (:func:`hpcml.label.markers.task_key`);
+    it is stored in the marker.
+    """
 
     index: int
     cell: np.ndarray
     coord: np.ndarray
     symbols: tuple[str, ...]
-
-
-def task_paths(workdir: Path, index: int, group_size: int) -> tuple[Path, Path]:
-    """``(scratch directory, marker file)`` of task ``index``."""
-    group = Path(workdir) / f"g{index // group_size:04d}"
-    return group / f"t{index:06d}", group / f"t{index:06d}.npz"
-
-
-def done_tasks(workdir: Path, n_tasks: int, group_size: int) -> set[int]:
-    """Indices below ``n_tasks`` whose completion marker exists."""
-    done = set()
-    for marker in Path(workdir).glob("g*/t*.npz"):
-        index = int(marker.stem[1:])
-        if index < n_tasks and task_paths(workdir, index, group_size)[1] == marker:
-            done.add(index)
-    return done
-
-
-def write_marker(path: Path, result: CP2KResult, attempts: int, cp2k_s: float,
-                 task_s: float) -> None:
-    """Write a task's result as ``path`` (.npz) atomically."""
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    arrays = {"ok": np.bool_(result.ok), "reason": np.str_(result.reason),
-              "energy": np.float64(result.energy), "attempts": np.int64(attempts),
-              "cp2k_seconds": np.float64(cp2k_s), "task_seconds": np.float64(task_s),
-              "scf_steps": np.int64(result.scf_steps), "version": np.str_(result.version)}
-    if result.force is not None:
-        arrays["force"] = result.force
-    if result.virial is not None:
-        arrays["virial"] = result.virial
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def read_marker(path: Path) -> dict:
-    """The result stored by :func:`write_marker` as plain Python/numpy values."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
-    for key in ("ok", "reason", "version"):
-        out[key] = out[key].item()
-    return out
+    key: str = ""
 
 
 def _execute(settings: RunSettings, directory: Path) -> tuple[str | None, float, str]:
@@ -108,13 +80,13 @@ def _execute(settings: RunSettings, directory: Path) -> tuple[str | None, float,
     env = settings.profile.environment(settings.ranks, settings.threads)
     start, note = time.perf_counter(), ""
     try:
-        with open(directory / "stdout.txt", "w") as out:
-            proc = subprocess.run(argv, cwd=directory, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, timeout=settings.timeout)
-        if proc.returncode != 0:
-            note = f"exit status {proc.returncode}"
+        status = run_child(argv, directory, env, directory / "stdout.txt", settings.timeout)
+        if status != 0:
+            note = describe_exit(status)
     except subprocess.TimeoutExpired:
         note = f"timed out after {settings.timeout:g} s"
+    except FileNotFoundError as exc:
+        note = f"binary not found: cannot start {argv[0]!r} ({exc.strerror})"
     except OSError as exc:
         note = f"cannot start {argv[0]!r}: {exc}"
     seconds = time.perf_counter() - start
@@ -122,20 +94,50 @@ def _execute(settings: RunSettings, directory: Path) -> tuple[str | None, float,
     return (log.read_text(errors="replace") if log.exists() else None), seconds, note
 
 
+def _owner_token() -> str:
+    return f"{os.getpid()}:{threading.get_ident()}:{time.time_ns()}"
+
+
+def _collision(directory: Path, token: str) -> str:
+    """A reason when another process changed ``directory`` during the run, else ``""``."""
+    try:
+        if (directory / OWNER).read_text() == token:
+            return ""
+    except OSError:
+        pass
+    return (f"task directory {directory} was removed or reused by another process during "
+            "the run (two jobs in one label.workdir?); rerun alone")
+
+
+def _failure(note: str, result: CP2KResult, text: str | None, directory: Path) -> CP2KResult:
+    """The failed result of a run that ended with ``note`` (one message per cause)."""
+    if not text:
+        tail = output_tail(directory / "stdout.txt")
+        said = f"; its output ends: {tail!r}" if tail else "; it printed nothing"
+        return CP2KResult(ok=False, reason=f"CP2K {note}; no CP2K log written{said}",
+                          version=result.version)
+    if result.ok:
+        return CP2KResult(ok=False, reason=f"CP2K {note} although its log looks complete",
+                          version=result.version)
+    return CP2KResult(ok=False, reason=f"CP2K {note}; {result.reason}", version=result.version)
+
+
 def _attempt(template: CP2KTemplate, frame: Structure, settings: RunSettings, directory: Path,
              patch: dict | None) -> tuple[CP2KResult, float, str | None]:
     """One CP2K run of ``frame`` in a fresh ``directory``; (result, cp2k seconds, log)."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
+    token = _owner_token()
+    (directory / OWNER).write_text(token)
     tree = template.fill(frame.cell, frame.coord, list(frame.symbols), settings.virial, patch)
     (directory / INPUT).write_text(render_input(tree, template.xmlspec, template.source))
     text, seconds, note = _execute(settings, directory)
+    collision = _collision(directory, token)
+    if collision:
+        return CP2KResult(ok=False, reason=collision), seconds, None
     result = parse_output(text, list(frame.symbols), frame.cell, settings.virial)
-    if note and (result.ok or not text):
-        result = CP2KResult(ok=False, reason=f"CP2K {note}" + (
-            f"; {result.reason}" if not result.ok else ""), version=result.version)
-    elif note and "timed out" in note:
-        result.reason = f"CP2K {note}; {result.reason}"
+    if note:
+        result = _failure(note, result, text, directory)
     return result, seconds, text
 
 
@@ -175,7 +177,7 @@ def run_task(template: CP2KTemplate, frame: Structure, settings: RunSettings,
         result.reason = f"{result.reason} (after {len(reasons)} attempts; first: {reasons[0]})"
     _dispose(directory, log, settings)
     task_s = time.perf_counter() - start
-    write_marker(marker, result, attempt, cp2k_s, task_s)
+    write_marker(marker, result, attempt, cp2k_s, task_s, frame.key)
     return {"index": frame.index, "ok": result.ok, "reason": result.reason,
             "attempts": attempt, "cp2k_seconds": cp2k_s, "task_seconds": task_s}
 

@@ -97,7 +97,7 @@ class Committee:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the ensemble file atomically (temporary name, then rename)."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         torch.save(self.serialize(), tmp)
         os.replace(tmp, path)
         return path

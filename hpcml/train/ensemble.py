@@ -6,6 +6,10 @@ With N ranks the job is split into ``G = min(K, N)`` groups
 differ in their seed (initial parameters and frame order).  At the end the
 members are gathered on rank 0 and written to ``out/ensemble.pt``.
 
+Rank 0 locks ``out`` while the job runs (:class:`~hpcml.io.lock.DirLock`):
+a second job training into the same directory stops with an error naming
+the holder instead of mixing checkpoints and learning curves.
+
 Re-running the same command continues: a member whose ``checkpoint.pt``
 exists restarts from it, and a finished member is not trained again.  With
 ``init`` (a previous ensemble, as in DP-GEN's later iterations) member k
@@ -24,9 +28,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from hpcml.io.lock import DirLock
 from hpcml.molecular.committee import Committee
 from hpcml.molecular.model import DeepPot
 from hpcml.molecular.spec import DeepPotSpec
+from hpcml.parallel import root_call
 from hpcml.train.data import load_frames, split_validation
 from hpcml.train.loss import ExpDecay, Prefactors
 from hpcml.train.trainer import Trainer, TrainOptions
@@ -65,11 +71,35 @@ def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
     dict
         On rank 0: ``path``, per-member validation ``metrics`` and
         ``seconds_per_step``; on the other ranks an empty dict.
+
+    Raises
+    ------
+    LockedError
+        When another job holds the lock of ``out``.
     """
+    out = Path(cfg.out if out is None else out)
+    lock = DirLock(out, "training output directory",
+                   hint="give each training job its own --out (train.out)")
+    root_call(ctx, _acquire, lock)
+    try:
+        return _train_all(ctx, spec, cfg, systems, fmt, out, init)
+    finally:
+        if ctx.is_root:
+            lock.release()
+
+
+def _acquire(lock: DirLock) -> None:
+    """Rank 0: take the output directory's lock."""
+    lock.acquire()
+
+
+def _train_all(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
+               systems: list[str | os.PathLike], fmt: str, out: Path,
+               init: Committee | None) -> dict:
+    """The body of :func:`train_ensemble`, under the output directory's lock."""
     from hpcml.train.distributed import make_averager
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    out = Path(cfg.out if out is None else out)
     data = load_frames(systems, spec, fmt)
     train, valid = split_validation(data, cfg.validation_fraction)
     n_groups = min(cfg.n_models, ctx.size)

@@ -247,7 +247,7 @@ class Trainer:
         if not self.ctx.is_root:
             return
         path = self.out / "checkpoint.pt"
-        tmp = path.with_suffix(".pt.tmp")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "step": self.step, "spec": self.model.spec.to_dict()}, tmp)
         os.replace(tmp, path)
