@@ -111,6 +111,8 @@ def _collision(directory: Path, token: str) -> str:
 
 def _failure(note: str, result: CP2KResult, text: str | None, directory: Path) -> CP2KResult:
     """The failed result of a run that ended with ``note`` (one message per cause)."""
+    if "cannot start" in note:
+        return CP2KResult(ok=False, reason=f"CP2K {note}", version=result.version)
     if not text:
         tail = output_tail(directory / "stdout.txt")
         said = f"; its output ends: {tail!r}" if tail else "; it printed nothing"
