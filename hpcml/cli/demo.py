@@ -35,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
     from hpcml.config import load_config
 
     path = args.config or embedded_config()
-    config = with_overrides(load_config(path), args)
+    config = with_overrides(load_config(path), args, str(path))
     return run_loop(args, config, str(Path(path).resolve()), "hpcml demo")

@@ -8,6 +8,8 @@ CONFIG: ``-kinetic_ts_cfl 0.4``, ``-kinetic_ts_max_steps N``,
 ``-kinetic_ts_relax implicit|exponential``, ``-kinetic_ts_monitor``,
 ``-kinetic_kernels auto|native|numpy`` (the fused C kernels or numpy's);
 unknown ``-kinetic_*`` options are errors.  ``--json`` reports which kernels ran.
+An existing output file is refused (a solve does not resume) unless ``--force``;
+the moments are written to ``OUT.partial`` and renamed to ``OUT`` at the end.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="end stdout with one JSON line: cell_velocity_updates_per_s, "
                         "conservation errors (relative drift of mass, momentum, energy), ...")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing output file")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,40 +54,34 @@ def _split(args: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     _add_options(sub)
     more, petsc = sub.parse_known_args(args.petsc)
     for key, value in vars(more).items():
-        if value not in (None, False):
+        if value is not None and value is not False:   # 0 and 0.0 are given values
             setattr(args, key, value)
     return args, petsc
 
 
-def _overrides(cfg, args: argparse.Namespace):  # noqa: ANN001, ANN202
-    """The ``kinetic`` section with the command-line overrides applied (re-validated)."""
-    from hpcml.config.kinetic import KineticSection
+def _overrides(config, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The config with the command-line overrides applied (validated as the file is)."""
+    from hpcml.cli.overrides import apply_overrides
 
-    data = cfg.model_dump()
-    for key, value in (("knudsen", args.knudsen), ("nx", args.nx), ("t_end", args.t_end),
-                       ("out", args.out)):
-        if value is not None:
-            data[key] = value
-    if args.nv is not None:
-        data["velocity"]["n"] = args.nv
-    return KineticSection.model_validate(data)
+    return apply_overrides(config, str(args.config), {
+        "--knudsen": (("kinetic", "knudsen"), args.knudsen),
+        "--nx": (("kinetic", "nx"), args.nx),
+        "--nv": (("kinetic", "velocity", "n"), args.nv),
+        "--t-end": (("kinetic", "t_end"), args.t_end),
+        "--out": (("kinetic", "out"), args.out)})
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the kinetic solve and report its speed and conservation."""
-    from pydantic import ValidationError
-
     from hpcml.cli.common import parallel_job
+    from hpcml.cli.outputs import check_output_file
     from hpcml.config import load_config
-    from hpcml.errors import ConfigError
 
     args, petsc = _split(args)
-    config = load_config(args.config)
-    try:
-        cfg = _overrides(config.kinetic, args)
-    except ValidationError as exc:
-        raise ConfigError(f"{args.config}: kinetic (with command-line overrides): {exc}") \
-            from None
+    config = _overrides(load_config(args.config), args)
+    cfg = config.kinetic
+    check_output_file(cfg.out, "--out" if args.out is not None else "kinetic.out",
+                      args.force, "hpcml kinetic")
     with parallel_job(args, config) as ctx:
         from hpcml.kinetic.petsc.job import run_kinetic
 

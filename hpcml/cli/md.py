@@ -14,6 +14,12 @@ import json
 from pathlib import Path
 
 from hpcml.cli.common import add_config_argument
+from hpcml.cli.outputs import add_output_options
+
+#: what ``hpcml md`` writes in its output directory (deleted by --force)
+OUTPUTS = ("walker_*", "candidates.h5", "summary.json")
+#: inputs that a continued run cannot change (the checkpoints hold another system)
+FIXED = ("atoms", "replicate", "structure", "frame")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,28 +33,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (us_per_atom_step, atoms, ranks, "
                         "candidates) as the last line")
+    add_output_options(parser)
+
+
+def md_inputs(cfg, atoms: int | None) -> dict:  # noqa: ANN001
+    """What determines the results of ``hpcml md`` (recorded in ``OUT/inputs.json``)."""
+    from hpcml.cli.outputs import file_hash, real_paths
+
+    data = real_paths(cfg.model_dump(mode="json", exclude={"out", "model"}))
+    data["model_sha256"] = file_hash(cfg.model)
+    data["atoms"] = atoms
+    return data
+
+
+def _claim(cfg, args: argparse.Namespace) -> str:  # noqa: ANN001
+    """Rank 0: record or check the inputs in the output directory."""
+    from hpcml.cli.outputs import claim_output_dir
+
+    return claim_output_dir(cfg.out, md_inputs(cfg, args.atoms), "hpcml md", force=args.force,
+                            continue_changed=args.continue_changed, outputs=OUTPUTS,
+                            fixed=FIXED)
+
+
+def checked_config(args: argparse.Namespace):  # noqa: ANN201
+    """The config with ``--model``/``--steps``/``--out`` applied and ``--atoms`` checked."""
+    from hpcml.cli.overrides import apply_overrides
+    from hpcml.config import load_config
+    from hpcml.errors import ConfigError
+
+    if args.atoms is not None and args.atoms < 1:
+        raise ConfigError(f"--atoms {args.atoms}: must be a positive number of atoms (a "
+                          "multiple of the start cell's, e.g. 192 or 1536)")
+    config = apply_overrides(load_config(args.config), str(args.config), {
+        "--model": (("md", "model"), args.model), "--steps": (("md", "steps"), args.steps),
+        "--out": (("md", "out"), args.out)})
+    if config.md.model is None:
+        raise ConfigError(f"{args.config}: md.model is not set; pass --model ensemble.pt")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the ensemble and run the walkers."""
     from hpcml.cli.common import parallel_job
-    from hpcml.config import load_config
-    from hpcml.errors import ConfigError
     from hpcml.explore.forces import torch_threads
-    from hpcml.explore.job import run_md
+    from hpcml.explore.job import run_md, walker_structure
     from hpcml.molecular.committee import Committee
+    from hpcml.parallel import root_call
 
-    config = load_config(args.config)
+    config = checked_config(args)
     cfg = config.md
-    if args.steps is not None:
-        cfg = cfg.model_copy(update={"steps": args.steps})
-    model = args.model or cfg.model
-    if model is None:
-        raise ConfigError(f"{args.config}: md.model is not set; pass --model ensemble.pt")
     with parallel_job(args, config) as ctx:
         torch_threads(config.parallel.threads_per_rank)
-        committee = Committee.load(model)
-        summary = run_md(ctx, committee, cfg, atoms=args.atoms, out=args.out)
+        committee = Committee.load(cfg.model)
+        for k in range(len(cfg.walkers)):   # bad structures or --atoms before the record
+            walker_structure(cfg, k, committee.type_map, args.atoms)
+        root_call(ctx, _claim, cfg, args)
+        summary = run_md(ctx, committee, cfg, atoms=args.atoms, out=cfg.out)
         if ctx.is_root:
             f = summary["fractions"]
             print(f"hpcml md: {summary['atoms']} atoms on {summary['ranks']} rank(s): "

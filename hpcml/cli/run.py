@@ -64,23 +64,18 @@ def run_loop(args: argparse.Namespace, config, source: str, label: str) -> int: 
     return 0
 
 
-def with_overrides(config, args: argparse.Namespace):  # noqa: ANN001, ANN201
+def with_overrides(config, args: argparse.Namespace, source: str = "config"):  # noqa: ANN001, ANN201
     """``config`` with ``--workdir``/``--max-iterations`` applied (validated again)."""
-    from hpcml.config import parse_config
+    from hpcml.cli.overrides import apply_overrides
 
-    if args.workdir is None and args.max_iterations is None:
-        return config
-    data = config.model_dump(mode="json")
-    if args.workdir is not None:
-        data["run"]["workdir"] = str(args.workdir)
-    if args.max_iterations is not None:
-        data["loop"]["max_iterations"] = args.max_iterations
-    return parse_config(data, source="command line")
+    return apply_overrides(config, source, {
+        "--workdir": (("run", "workdir"), args.workdir),
+        "--max-iterations": (("loop", "max_iterations"), args.max_iterations)})
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config and run the loop."""
     from hpcml.config import load_config
 
-    config = with_overrides(load_config(args.config), args)
+    config = with_overrides(load_config(args.config), args, str(args.config))
     return run_loop(args, config, str(Path(args.config).resolve()), "hpcml run")

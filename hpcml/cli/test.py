@@ -27,9 +27,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table (serial; under mpirun rank 0 does the work)."""
+    from hpcml.parallel import Context, abort_on_error
+
+    ctx = Context.create()
+    with abort_on_error(ctx):
+        rows_total = ctx.comm.bcast(_evaluate(args) if ctx.is_root else None, root=0)
+    if ctx.is_root:
+        _print_table(args, *rows_total)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Rank 0: the per-system rows and the overall row."""
     from hpcml.train.evaluate import test_model
 
-    rows, total = test_model(args.model, args.systems, args.format)
+    return test_model(args.model, args.systems, args.format)
+
+
+def _print_table(args: argparse.Namespace, rows: list[dict], total: dict) -> None:
+    """The table on stdout (and the JSON line with ``--json``)."""
     width = max(len(str(r["system"])) for r in rows)
     print(f"{'system':<{width}}  frames  E rmse (meV/atom)  F rmse (eV/A)  F mae (eV/A)")
     for r in [*rows, total]:
@@ -39,4 +55,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: total[k] for k in ("energy_rmse_per_atom_meV",
                                                 "force_rmse_eV_per_A", "frames")}))
-    return 0

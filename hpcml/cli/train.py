@@ -4,7 +4,10 @@
 under ``mpirun -n N`` the ranks are split among the ensemble members and each
 member trains data-parallel over its ranks.  Writes ``OUT/ensemble.pt`` (all
 members), ``OUT/member_<k>/lcurve.out`` and checkpoints; re-running the same
-command continues from the checkpoints.
+command continues from the checkpoints.  The inputs (architecture, ``rcut``,
+steps, data, ...) are recorded in ``OUT/inputs.json``; a rerun with other
+inputs is refused, naming them, unless ``--continue-changed`` (not for another
+architecture) or ``--force`` (start afresh).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import json
 from pathlib import Path
 
 from hpcml.cli.common import add_config_argument
+from hpcml.cli.outputs import add_output_options
+
+#: what ``hpcml train`` writes in its output directory (deleted by --force)
+OUTPUTS = ("ensemble.pt", "member_*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,20 +34,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output directory")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object with the results as the last line")
+    add_output_options(parser)
 
 
-def apply_overrides(config, args: argparse.Namespace):  # noqa: ANN001, ANN201
+def _claim(config, args: argparse.Namespace) -> str:  # noqa: ANN001
+    """Rank 0: record or check the training inputs in the output directory."""
+    from hpcml.cli.outputs import claim_output_dir, real_paths
+
+    inputs = real_paths({
+        "model": config.model.model_dump(mode="json"), "type_map": config.data.type_map,
+        "systems": [str(p) for p in config.data.systems], "format": config.data.format,
+        "train": config.train.model_dump(mode="json", exclude={"out", "backend"})})
+    return claim_output_dir(config.train.out, inputs, "hpcml train", force=args.force,
+                            continue_changed=args.continue_changed, outputs=OUTPUTS,
+                            fixed=("model", "type_map"))
+
+
+def apply_overrides(config, args: argparse.Namespace, source: str = "config"):  # noqa: ANN001, ANN201
     """Return ``config`` with the command-line overrides applied (validated again)."""
-    from hpcml.config import parse_config
+    from hpcml.cli.overrides import apply_overrides as apply
 
-    data = config.model_dump(mode="json")
-    for key, value in (("steps", args.steps), ("n_models", args.models),
-                       ("backend", args.backend), ("out", args.out)):
-        if value is not None:
-            data["train"][key] = str(value) if key == "out" else value
-    if args.precision:
-        data["model"]["precision"] = args.precision
-    return parse_config(data, source="command line")
+    return apply(config, source, {
+        "--steps": (("train", "steps"), args.steps),
+        "--models": (("train", "n_models"), args.models),
+        "--backend": (("train", "backend"), args.backend),
+        "--out": (("train", "out"), args.out),
+        "--precision": (("model", "precision"), args.precision)})
 
 
 def model_spec(config):  # noqa: ANN001, ANN201
@@ -64,13 +83,15 @@ def run(args: argparse.Namespace) -> int:
     from hpcml.cli.common import parallel_job
     from hpcml.config import load_config
     from hpcml.errors import ConfigError
+    from hpcml.parallel import root_call
     from hpcml.train.ensemble import train_ensemble
 
-    config = apply_overrides(load_config(args.config), args)
+    config = apply_overrides(load_config(args.config), args, str(args.config))
     if config.data is None or not config.data.systems:
         raise ConfigError(f"{args.config}: no data.systems; training needs data.systems "
                           "and data.type_map")
     with parallel_job(args, config) as ctx:
+        root_call(ctx, _claim, config, args)
         result = train_ensemble(ctx, model_spec(config), config.train,
                                 list(config.data.systems), config.data.format)
         if ctx.is_root:

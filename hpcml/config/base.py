@@ -15,9 +15,14 @@ from pydantic.functional_validators import AfterValidator
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors, values are frozen after loading."""
+    """A config section: unknown keys are errors, values are frozen after loading.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    Floats must be finite (``nan`` and ``inf`` are errors: an infinite
+    ``kinetic.t_end`` would run forever).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              allow_inf_nan=False)
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:

@@ -33,10 +33,16 @@ def read_mapping(path: Path) -> dict:
     if kind is None:
         raise ConfigError(f"{path}: unknown config suffix {path.suffix!r}; "
                           f"use one of {', '.join(SUFFIXES)}")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give the config file (YAML or JSON)")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"line {line}); save the config as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     data = _parse_yaml(text, path) if kind == "yaml" else _parse_json(text, path)
@@ -48,9 +54,34 @@ def read_mapping(path: Path) -> dict:
     return data
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping key given twice in a YAML file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML lets the last win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """Build the mapping; a repeated key is an error naming both lines."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:       # unhashable key: let SafeLoader report it
+                continue
+            if first != line:
+                raise DuplicateKeyError(None, None, f"key {key!r} appears twice (lines "
+                                        f"{first} and {line}); keep one", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, path: Path) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -58,10 +89,22 @@ def _parse_yaml(text: str, path: Path) -> Any:
         raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
 
 
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` refusing a key given twice in one JSON object."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object; keep one")
+        out[key] = value
+    return out
+
+
 def _parse_json(text: str, path: Path) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise ConfigError(f"{path}: {exc}") from None
         raise ConfigError(f"{path}: JSON syntax error at line {exc.lineno}, "
                           f"column {exc.colno}: {exc.msg}") from None
 
@@ -99,9 +142,24 @@ def normalize(config: HpcmlConfig, source: str) -> HpcmlConfig:
     return config
 
 
+def input_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
+    """``(key path, path)`` of every input path the config names (data, structures, ...)."""
+    found: list[tuple[tuple, Path]] = []
+    if config.data is not None:
+        found += [(("data", "systems", i), p) for i, p in enumerate(config.data.systems)]
+    md, label, loop = config.md, config.label, config.loop
+    found += [(("md", "model"), md.model), (("md", "structure"), md.structure),
+              (("label", "candidates"), label.candidates), (("label", "template"), label.template)]
+    found += [(("md", "walkers", k, "structure"), w.structure) for k, w in enumerate(md.walkers)]
+    if loop.init is not None:
+        found += [(("loop", "init", "structures", i), p)
+                  for i, p in enumerate(loop.init.structures)]
+    for s, stage in enumerate(loop.schedule):
+        found += [(("loop", "schedule", s, "structures", i), p)
+                  for i, p in enumerate(stage.structures)]
+    return [(key_path(key), Path(p)) for key, p in found if p is not None]
+
+
 def missing_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
     """``(key path, path)`` of every input path that does not exist."""
-    if config.data is None:
-        return []
-    return [(key_path(("data", "systems", i)), p)
-            for i, p in enumerate(config.data.systems) if not p.exists()]
+    return [(key, p) for key, p in input_paths(config) if not p.exists()]

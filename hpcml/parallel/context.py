@@ -13,16 +13,97 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpcml.errors import UserError
 from hpcml.parallel.serial import SerialComm
 
 #: environment variables an MPI launcher sets in the processes it starts
 #: (Open MPI, MPICH/Hydra, PMIx)
 LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
 
+#: variables that give the number of processes a launcher started (Open MPI,
+#: MPICH/Hydra, Slurm's srun), and those that give this process's rank in it
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS",
+                  "SLURM_STEP_NUM_TASKS")
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID")
+
+
+class LaunchMismatchError(UserError):
+    """A launcher started several processes but each sees a communicator of one."""
+
 
 def under_mpi_launcher() -> bool:
     """True in a process started by ``mpirun``/``mpiexec``/``srun`` (no MPI import)."""
     return any(k in os.environ for k in LAUNCHER_VARIABLES)
+
+
+def _int_env(name: str) -> int | None:
+    """The integer value of environment variable ``name``, or None."""
+    try:
+        return int(os.environ[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def launcher_processes() -> tuple[str, int] | None:
+    """``(variable, N)`` when a launcher's variable says it started N > 1 processes.
+
+    Sizes come from :data:`SIZE_VARIABLES` (``SLURM_NTASKS`` only inside an
+    ``srun`` step, where ``SLURM_STEP_ID`` is set, not in a batch script); a
+    rank above 0 in :data:`RANK_VARIABLES` or ``SLURM_PROCID`` means at least
+    rank + 1 processes.
+
+    Returns
+    -------
+    tuple or None
+        The variable's name and the number of processes it implies.
+    """
+    names = [*SIZE_VARIABLES, *(("SLURM_NTASKS",) if "SLURM_STEP_ID" in os.environ else ())]
+    for name in names:
+        n = _int_env(name)
+        if n is not None and n > 1:
+            return name, n
+    slurm_rank = ("SLURM_PROCID",) if "SLURM_STEP_ID" in os.environ else ()
+    for name in (*RANK_VARIABLES, *slurm_rank):
+        r = _int_env(name)
+        if r is not None and r > 0:
+            return name, r + 1
+    return None
+
+
+def check_launch(size: int, has_mpi: bool) -> None:
+    """Stop when the launcher started several processes but the communicator has one.
+
+    Without this, every process of ``mpirun -n N`` with a missing or
+    mismatched mpi4py runs the whole job as rank 0 of 1 in the same directory.
+
+    Raises
+    ------
+    LaunchMismatchError
+        Naming the launcher variable and the fix.
+    """
+    found = launcher_processes()
+    if size != 1 or found is None:
+        return
+    name, n = found
+    forced = os.environ.get("HPCML_NO_MPI", "") not in ("", "0")
+    if forced:
+        why = "HPCML_NO_MPI is set, so each process runs alone"
+        fix = "unset HPCML_NO_MPI, or run one process without mpirun/srun"
+    elif not has_mpi:
+        why = "mpi4py does not import in this Python"
+        fix = ("install mpi4py for the MPI library of this launcher (Debian: python3-mpi4py "
+               "with openmpi-bin; on a cluster load the matching modules), or run one process "
+               "without mpirun/srun")
+    else:
+        why = "mpi4py's MPI sees a world of 1 process (mpi4py built for another MPI library)"
+        fix = ("use the mpirun/srun of the MPI library that mpi4py was built with "
+               "(python -c 'import mpi4py; print(mpi4py.get_config())'), or rebuild mpi4py "
+               "for this launcher's MPI")
+    many = f"{n}" if name in SIZE_VARIABLES or name == "SLURM_NTASKS" else f"at least {n}"
+    raise LaunchMismatchError(f"the launcher started {many} processes ({name}="
+                              f"{os.environ[name]}) "
+                              f"but this one sees a communicator of 1: {why}. Each process "
+                              f"would run the whole job as rank 0 of 1. Fix: {fix}")
 
 
 def _world_comm(serial: bool) -> tuple[Any, bool]:
@@ -84,10 +165,19 @@ class Context:
         comm
             Communicator to own; default ``MPI.COMM_WORLD`` when mpi4py imports.
         serial
-            Force a :class:`SerialComm` even when mpi4py is present.
+            Force a :class:`SerialComm` even when mpi4py is present (and skip
+            the launcher check).
+
+        Raises
+        ------
+        LaunchMismatchError
+            Under ``mpirun``/``srun`` with N > 1 processes when the world
+            communicator has size 1 (see :func:`check_launch`).
         """
         if comm is None:
             comm, has_mpi = _world_comm(serial)
+            if not serial:
+                check_launch(comm.Get_size(), has_mpi)
         else:
             has_mpi = not isinstance(comm, SerialComm)
         return cls(comm=comm, has_mpi=has_mpi, local_rank=_local_rank(comm, has_mpi))

@@ -9,6 +9,7 @@ writer (:mod:`hpcml.io.hdf5.kinetic`).  Every rank calls :func:`run_kinetic`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -84,10 +85,19 @@ def build_problem(cfg: KineticSection, vmax: float) -> Problem:
                    inflow=inflow, collision_options=options)
 
 
+def partial_path(out: str | os.PathLike) -> Path:
+    """Where the moments are written while the solve runs: ``OUT.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
 def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = (),
                 source: str = "config",
                 progress: Callable[[KineticSolver], None] | None = None) -> dict:
-    """Solve the kinetic problem of ``cfg`` on ``ctx`` and write the moments to ``cfg.out``.
+    """Solve the kinetic problem of ``cfg`` on ``ctx``; the moments go to ``cfg.out``.
+
+    They are written to :func:`partial_path` and renamed to ``cfg.out`` when the
+    solve ends, so a killed run never leaves a truncated ``cfg.out``.
 
     Parameters
     ----------
@@ -136,7 +146,8 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
              "nv": cfg.velocity.n, "vmax": vmax, "limiter": cfg.limiter, "nx": cfg.nx,
              "x_interval": list(cfg.x), "boundary": [cfg.boundary.left, cfg.boundary.right],
              "initial": meta, "ranks": ctx.size}
-    writer = MomentWriter(cfg.out, ctx, solver.x, solver.offset, cfg.nx, attrs,
+    partial = partial_path(cfg.out)    # renamed to cfg.out when the solve ends
+    writer = MomentWriter(partial, ctx, solver.x, solver.offset, cfg.nx, attrs,
                           dof=solver.layout.dof if cfg.snapshots else None)
 
     def output(s: KineticSolver) -> None:
@@ -153,6 +164,9 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
     finally:
         writer.close()
         solver.destroy()
+    if ctx.is_root:
+        os.replace(partial, cfg.out)
+    ctx.comm.barrier()
     if summary["stopped"]:
         _log.warning("stopped early at t = %.6g: %s", summary["t"], summary["stopped"])
     summary.update(ranks=ctx.size, nx=cfg.nx, dof=problem.layout.dof, vmax=vmax,

@@ -8,6 +8,7 @@ option that is not one of :data:`KNOWN` is an error, not silently ignored.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -121,8 +122,8 @@ def time_options() -> TimeOptions:
     """
     db = PETSc.Options(PREFIX)
     try:
-        cfl = db.getReal("ts_cfl", -1.0)
-        steps = db.getInt("ts_max_steps", -1)
+        cfl = db.getReal("ts_cfl") if db.hasName("ts_cfl") else None
+        steps = db.getInt("ts_max_steps") if db.hasName("ts_max_steps") else None
         relax = db.getString("ts_relax", "implicit")
         kernels = db.getString("kernels", "auto")
     except PETSc.Error as exc:
@@ -131,10 +132,13 @@ def time_options() -> TimeOptions:
         raise PetscOptionError(f"-{PREFIX}ts_relax {relax}: choose one of {RELAX}")
     if kernels not in CHOICES:
         raise PetscOptionError(f"-{PREFIX}kernels {kernels}: choose one of {CHOICES}")
-    if cfl != -1.0 and not cfl > 0:
-        raise PetscOptionError(f"-{PREFIX}ts_cfl {cfl}: must be > 0")
-    return TimeOptions(cfl=None if cfl == -1.0 else cfl,
-                       max_steps=None if steps < 0 else steps, relax=relax, kernels=kernels)
+    if cfl is not None and not (math.isfinite(cfl) and cfl > 0):
+        raise PetscOptionError(f"-{PREFIX}ts_cfl {cfl:g}: must be a finite number > 0 "
+                               "(e.g. 0.4)")
+    if steps is not None and steps < 1:
+        raise PetscOptionError(f"-{PREFIX}ts_max_steps {steps}: must be >= 1 (leave it out "
+                               "for no limit)")
+    return TimeOptions(cfl=cfl, max_steps=steps, relax=relax, kernels=kernels)
 
 
 def monitor_enabled() -> bool:
