@@ -38,6 +38,11 @@ PENDING = {
 EXIT_USER_ERROR = 2
 EXIT_NOT_BUILT = 3
 
+#: the message for a MemoryError (a problem too large for this machine's memory)
+OUT_OF_MEMORY = ("out of memory: the problem does not fit in this process's memory; make it "
+                 "smaller (--atoms, --nx, --nv, batch or model sizes) or spread it over more "
+                 "ranks or nodes")
+
 log = logging.getLogger("hpcml.cli")
 
 
@@ -99,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NOT_BUILT
     except UserError as exc:
         _error(str(exc))
+        return EXIT_USER_ERROR
+    except MemoryError:
+        _error(OUT_OF_MEMORY)
         return EXIT_USER_ERROR
 
 

@@ -64,12 +64,14 @@ def apply_overrides(config, args: argparse.Namespace, source: str = "config"):  
 
 def model_spec(config):  # noqa: ANN001, ANN201
     """The :class:`DeepPotSpec` of a config's ``model`` and ``data.type_map``."""
+    from hpcml.errors import ConfigError
     from hpcml.molecular.spec import DeepPotSpec
 
     m = config.model
+    if config.data is None:
+        raise ConfigError("the config has no data section: set data.type_map (the elements, "
+                          "e.g. [O, H]) and data.systems or loop.init (see inputs/demo.yaml)")
     if len(m.sel) != len(config.data.type_map):
-        from hpcml.errors import ConfigError
-
         raise ConfigError(f"model.sel {m.sel} needs one entry per element of data.type_map "
                           f"{config.data.type_map}")
     return DeepPotSpec(type_map=tuple(config.data.type_map), rcut=m.rcut, rcut_smth=m.rcut_smth,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hpcml.errors import DataError
+from hpcml.io.checks import bad_values
 from hpcml.io.frames import Frames
 from hpcml.io.keys import unknown_name_message
 
@@ -96,12 +97,17 @@ def read_any(path: str | os.PathLike, fmt: str = "auto",
     ValueError
         For an unknown ``fmt`` (with a "did you mean" hint).
     DataError
-        For unreadable data, or elements missing from ``type_map``.
+        For unreadable data, elements missing from ``type_map``, NaN or inf in
+        coordinates, cells or labels, or a zero or singular cell (naming the frame).
     """
     name = detect_format(path) if fmt == "auto" else fmt
     if name not in READERS:
         raise ValueError(unknown_name_message("format", name, [*READERS, "auto"]))
     try:
-        return READERS[name](Path(path), type_map)
+        frames = READERS[name](Path(path), type_map)
     except ValueError as exc:  # inconsistent arrays, or elements not in type_map
         raise DataError(f"{path}: {exc}") from exc
+    problem = bad_values(frames)
+    if problem:
+        raise DataError(f"{path}: {problem}; fix or drop that frame")
+    return frames

@@ -52,6 +52,10 @@ def abort_on_error(ctx: Context, exit_code: int = 1) -> Iterator[None]:
         if isinstance(exc, UserError):
             _report(ctx, f"error: {exc}")
             ctx.comm.Abort(USER_ERROR_CODE)
+        if isinstance(exc, MemoryError):
+            _report(ctx, "error: out of memory on this rank; make the problem smaller or "
+                    "spread it over more ranks or nodes")
+            ctx.comm.Abort(USER_ERROR_CODE)
         _report(ctx, "unhandled exception; aborting all ranks\n" + traceback.format_exc())
         ctx.comm.Abort(exit_code)
 

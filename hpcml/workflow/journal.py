@@ -62,7 +62,15 @@ class Journal:
         """Read every complete record of the file (a torn last line is skipped)."""
         if not self.path.exists():
             return
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+        for number, raw in enumerate(self.path.read_bytes().splitlines(), 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                from hpcml.errors import DataError
+
+                raise DataError(f"{self.path}:{number}: not UTF-8 text, so not a record "
+                                "hpcml wrote (the file is damaged); restore it or delete "
+                                "that line (its stage then runs again)") from None
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
