@@ -138,7 +138,7 @@ def _refusal(out: Path, command: str, old: dict, changed: list[str], fixed: list
 
 def claim_output_dir(out: Path, inputs: dict, command: str, *, force: bool = False,
                      continue_changed: bool = False, outputs: Sequence[str] = (),
-                     fixed: Sequence[str] = ()) -> str:
+                     fixed: Sequence[str] = (), what: str = "") -> str:
     """Record ``inputs`` in ``out``, or check them against the record there.  One process.
 
     Parameters
@@ -157,6 +157,8 @@ def claim_output_dir(out: Path, inputs: dict, command: str, *, force: bool = Fal
         Glob patterns of this command's outputs below ``out``.
     fixed
         Names of keys (at any depth of ``inputs``) that a continued run cannot change.
+    what
+        What the directory is, for the lock's messages (as the command's own lock).
 
     Returns
     -------
@@ -175,7 +177,7 @@ def claim_output_dir(out: Path, inputs: dict, command: str, *, force: bool = Fal
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a directory; {command} writes a "
                           "directory: give a new or empty directory")
-    with DirLock(out, f"output directory of {command}",
+    with DirLock(out, what or f"output directory of {command}",
                  hint="give each job its own output directory (--out)"):
         return _claim(out, inputs, command, force, continue_changed, outputs, fixed)
 

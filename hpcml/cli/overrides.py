@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hpcml.config.model import HpcmlConfig
 
+#: stands for the source in messages until the options at fault are known
+_MARK = "\x00overrides\x00"
+
 #: option name -> (key path in the config, value or None when not given)
 Overrides = dict[str, tuple[tuple[str, ...], Any]]
 
@@ -51,9 +54,12 @@ def apply_overrides(config: HpcmlConfig, source: str, overrides: Overrides) -> H
     Raises
     ------
     ConfigError
-        Naming the file, the options and each invalid key, as for a config file.
+        Naming the file, the options at fault and each invalid key, as for a
+        config file.
     """
     from hpcml.config import parse_config
+    from hpcml.config.errors import key_path
+    from hpcml.errors import ConfigError
 
     given = {name: item for name, item in overrides.items() if item[1] is not None}
     if not given:
@@ -66,4 +72,10 @@ def apply_overrides(config: HpcmlConfig, source: str, overrides: Overrides) -> H
                 node[key] = {}
             node = node[key]
         node[keys[-1]] = _json_value(value)
-    return parse_config(data, source=f"{source} with {describe(given)}")
+    try:
+        return parse_config(data, source=_MARK)
+    except ConfigError as exc:
+        text = str(exc)
+        named = {name: item for name, item in given.items()
+                 if f"{_MARK}: {key_path(item[0])}" in text} or given
+        raise ConfigError(text.replace(_MARK, f"{source} with {describe(named)}")) from None

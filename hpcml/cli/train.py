@@ -47,7 +47,7 @@ def _claim(config, args: argparse.Namespace) -> str:  # noqa: ANN001
         "train": config.train.model_dump(mode="json", exclude={"out", "backend"})})
     return claim_output_dir(config.train.out, inputs, "hpcml train", force=args.force,
                             continue_changed=args.continue_changed, outputs=OUTPUTS,
-                            fixed=("model", "type_map"))
+                            fixed=("model", "type_map"), what="training output directory")
 
 
 def apply_overrides(config, args: argparse.Namespace, source: str = "config"):  # noqa: ANN001, ANN201

@@ -176,3 +176,151 @@ train: {{steps: 300, n_models: 1, disp_freq: 1, save_freq: 1}}
     assert len(steps) == len(set(steps))
     assert not list((tmp_path / "out").rglob("*.tmp*")) and \
         not (tmp_path / "out" / ".hpcml.lock").exists()
+
+
+# --- outputs, values and launch (issue 15 items 2, 4, 5, 8) ---------------------------------
+
+def run_cli(*args, cwd, env=None, timeout=300):
+    """``hpcml ARGS`` to the end: ``(rc, stdout, stderr)``; ``env`` adds variables."""
+    full = dict(os.environ, OMP_NUM_THREADS="1", HPCML_NO_MPI="1", **(env or {}))
+    proc = subprocess.run([str(HPCML), *map(str, args)], cwd=cwd, env=full, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def user_error(result, *words):
+    """Exit 2, every word in the message, no traceback."""
+    rc, out, err = result
+    assert rc == 2 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+KINETIC = "kinetic:\n  nx: 20\n  velocity: {n: 16}\n  t_end: 0.02\n  outputs: 1\n  out: m.h5\n"
+
+
+def test_kinetic_never_destroys_an_existing_output(tmp_path):
+    """Before: any existing --out was truncated, and --out DIR raised IsADirectoryError."""
+    (tmp_path / "k.yaml").write_text(KINETIC)
+    (tmp_path / "m.h5").write_text("earlier results")
+    user_error(run_cli("kinetic", "k.yaml", cwd=tmp_path),
+               "kinetic.out m.h5: already exists", "--force")
+    assert (tmp_path / "m.h5").read_text() == "earlier results"
+    (tmp_path / "d").mkdir()
+    user_error(run_cli("kinetic", "k.yaml", "--out", "d", cwd=tmp_path),
+               "--out d: is a directory; give a file name")
+    rc, out, err = run_cli("kinetic", "k.yaml", "--force", cwd=tmp_path)
+    assert rc == 0, err
+    from hpcml.io.hdf5.kinetic import read_moments
+
+    assert read_moments(tmp_path / "m.h5")["rho"].shape == (2, 20)
+    assert not (tmp_path / "m.h5.partial").exists()
+
+
+@pytest.mark.parametrize("option,key", [
+    (("--nx", "0"), "kinetic.nx"), (("--nv", "0"), "kinetic.velocity.n"),
+    (("--knudsen", "0"), "kinetic.knudsen"), (("--t-end", "0"), "kinetic.t_end"),
+    (("--t-end", "inf"), "kinetic.t_end: input should be a finite number"),
+    (("-kinetic_ts_cfl", "-1"), "-kinetic_ts_cfl -1: must be a finite number > 0"),
+    (("-kinetic_ts_max_steps", "-3"), "-kinetic_ts_max_steps -3: must be >= 1"),
+])
+def test_kinetic_zero_and_negative_options_are_refused(tmp_path, option, key):
+    """Before: 0 was replaced by the config value (0 == False), -1/-3 meant 'not given'."""
+    (tmp_path / "k.yaml").write_text(KINETIC)
+    err = user_error(run_cli("kinetic", "k.yaml", *option, cwd=tmp_path), key)
+    assert "http" not in err
+    assert not (tmp_path / "m.h5").exists()
+
+
+@pytest.fixture(scope="module")
+def md_setup(tmp_path_factory):
+    from hpcml.testing.data import embedded_water
+    from hpcml.testing.models import small_committee
+
+    root = tmp_path_factory.mktemp("md")
+    small_committee().save(root / "a.pt")
+    small_committee(k=3).save(root / "b.pt")
+    (root / "md.yaml").write_text(f"md: {{structure: '{embedded_water()}', steps: 10, "
+                                  "model_devi_freq: 5, out: out}\n")
+    return root
+
+
+@pytest.mark.parametrize("option,words", [
+    (("--steps", "0"), "md.yaml with --steps 0: md.steps: input should be greater"),
+    (("--steps", "-5"), "md.yaml with --steps -5: md.steps: input should be greater"),
+    (("--atoms", "0"), "--atoms 0: must be a positive number of atoms"),
+    (("--atoms", "-192"), "--atoms -192: must be a positive number of atoms"),
+    (("--model", "missing.pt"), "md.model: no such file or directory: missing.pt"),
+])
+def test_md_bad_options(md_setup, option, words):
+    """Before: --steps -5 ran (negative ns/day), --atoms 0 used md.replicate, -192 a traceback."""
+    user_error(run_cli("md", "md.yaml", "--model", "a.pt", *option, "--out", "bad",
+                       cwd=md_setup), words)
+    assert not (md_setup / "bad" / "walker_0").exists()
+
+
+def test_md_rerun_with_other_inputs_is_refused_by_name(md_setup):
+    """Before: another model or step count continued silently into the same store."""
+    assert run_cli("md", "md.yaml", "--model", "a.pt", cwd=md_setup)[0] == 0
+    err = user_error(run_cli("md", "md.yaml", "--model", "b.pt", "--steps", "20", cwd=md_setup),
+                     "out holds the outputs of `hpcml md` with other inputs", "model_sha256",
+                     "steps: 10 -> 20", "--continue-changed", "--force")
+    assert "inputs.json" in err
+    rc, out, err = run_cli("md", "md.yaml", "--model", "a.pt", "--steps", "20",
+                           "--continue-changed", cwd=md_setup)
+    assert rc == 0, err
+    user_error(run_cli("md", "md.yaml", "--model", "a.pt", "--steps", "20", "--atoms", "1536",
+                       "--continue-changed", cwd=md_setup), "atoms cannot change")
+    record = json.loads((md_setup / "out" / "inputs.json").read_text())
+    assert record["inputs"]["steps"] == 20 and record["previous"][0]["steps"] == 10
+
+
+def test_launcher_with_a_communicator_of_one_stops(tmp_path):
+    """Before: under mpirun without a working mpi4py every process ran as rank 0 of 1."""
+    (tmp_path / "k.yaml").write_text(KINETIC)
+    for env, name in (({"OMPI_COMM_WORLD_SIZE": "2"}, "OMPI_COMM_WORLD_SIZE=2"),
+                      ({"PMI_SIZE": "2"}, "PMI_SIZE=2"),
+                      ({"SLURM_STEP_ID": "0", "SLURM_NTASKS": "2", "SLURM_PROCID": "1"},
+                       "SLURM_NTASKS=2")):
+        user_error(run_cli("kinetic", "k.yaml", cwd=tmp_path, env=env),
+                   f"the launcher started 2 processes ({name})", "Fix:")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_config_user_errors_without_traceback(tmp_path):
+    """Before: UnicodeDecodeError, AttributeError (empty config) and last-key-wins."""
+    (tmp_path / "latin.yaml").write_bytes(b"run:\n  log_level: INFO # caf\xe9\n")
+    user_error(run_cli("run", "latin.yaml", cwd=tmp_path), "latin.yaml: not UTF-8 text")
+    (tmp_path / "empty.yaml").write_text("")
+    user_error(run_cli("run", "empty.yaml", "--workdir", "w", cwd=tmp_path),
+               "no data section", "data.type_map")
+    (tmp_path / "dup.yaml").write_text("md:\n  steps: 5\nmd:\n  steps: 6\n")
+    user_error(run_cli("config", "check", "dup.yaml", cwd=tmp_path),
+               "dup.yaml: key 'md' appears twice (lines 1 and 3)")
+    (tmp_path / "paths.yaml").write_text("loop:\n  init:\n    structures: [gone.xyz]\n")
+    user_error(run_cli("config", "check", "paths.yaml", cwd=tmp_path),
+               "loop.init.structures[0]: no such file or directory: gone.xyz")
+
+
+def test_status_of_a_damaged_journal(tmp_path):
+    """Before: UnicodeDecodeError traceback."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "journal.jsonl").write_bytes(b'{"event": "start"}\n\xff\xfe garbage\n')
+    user_error(run_cli("status", "w", cwd=tmp_path), "journal.jsonl:2: not UTF-8 text")
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpirun")
+def test_hpcml_test_under_mpirun_prints_once(md_setup):
+    """Before: every rank evaluated and printed the table."""
+    from hpcml.testing.data import embedded_water
+
+    env = {k: v for k, v in os.environ.items() if k != "HPCML_NO_MPI"}
+    env.update(OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.run(["mpirun", "--oversubscribe", "-n", "2", str(HPCML), "test", "a.pt",
+                           str(embedded_water())], cwd=md_setup, env=env, text=True,
+                          capture_output=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("E rmse (meV/atom)") == 1, proc.stdout
