@@ -55,6 +55,9 @@ class MdSection(Section):
     max_candidates: int = Field(100, ge=0, description="most candidates kept per walker")
     traj_freq: int = Field(100, ge=1, description="steps between trajectory frames")
     checkpoint_freq: int = Field(500, ge=1, description="steps between restart files")
+    stop_failed: int = Field(
+        0, ge=0, description="stop a walker whose deviation is at or above trust_hi in this "
+        "many consecutive checks (0: never); its frames so far are kept")
     max_displacement: float = Field(
         1.0, gt=0, description="stop when an atom moves further than this in one step, A")
     seed: int = Field(0, ge=0, description="seed of walker 0 (walker k: seed + k)")

@@ -24,7 +24,7 @@ import numpy as np
 
 from hpcml.errors import UserError
 from hpcml.explore.forces import CommitteeForces, committee_deviation
-from hpcml.explore.select import CANDIDATE, TrustLevels, classify, select_candidates
+from hpcml.explore.select import CANDIDATE, FAILED, TrustLevels, classify, select_candidates
 from hpcml.explore.system import Structure, atomic_masses
 from hpcml.io import Frames
 from hpcml.molecular import integrators as md
@@ -77,6 +77,7 @@ class WalkerResult:
     counts: dict[str, int]
     candidates: int
     timers: dict[str, float]
+    stopped_at: int | None = None   # step where md.stop_failed stopped the walker
 
     @property
     def us_per_atom_step(self) -> float:
@@ -106,6 +107,7 @@ class Walker:
         self.devi_lines: list[str] = []
         self.stores: set[str] = set()
         self.counts = {"accurate": 0, "candidate": 0, "failed": 0}
+        self.failed_run = 0       # consecutive checks at or above trust_hi
 
     # -- set-up ----------------------------------------------------------------
     def _domain(self, cell: np.ndarray) -> object:
@@ -154,7 +156,8 @@ class Walker:
         if first == 0:
             self._sample(state, ids)
         t0, last_log = time.perf_counter(), time.perf_counter()
-        for step in range(first, cfg.steps):
+        stopped = self._stopped_at()
+        for step in range(first, cfg.steps if stopped is None else first):
             state, ids = self._maybe_rebuild(state, ids)
             self.forces.all_members = (step + 1) % cfg.model_devi_freq == 0
             before = state.positions
@@ -164,6 +167,9 @@ class Walker:
                 state, ids = self._barostat(state, ids)
             if self.forces.all_members:
                 self._sample(state, ids)
+                if cfg.stop_failed and self.failed_run >= cfg.stop_failed:
+                    stopped = self._stop(state, ids)
+                    break
             if (step + 1) % cfg.traj_freq == 0:
                 self._write_frames("traj.h5", state, ids, [("frame_id", state.step)])
             if (step + 1) % cfg.checkpoint_freq == 0 or step + 1 == cfg.steps:
@@ -176,9 +182,26 @@ class Walker:
         self.counts = self.ctx.comm.bcast(self._devi_counts() if self.ctx.is_root else None,
                                           root=0)
         timers = {k: allreduce_max(self.ctx, v) for k, v in self.forces.timers.items()}
+        done = (cfg.steps if stopped is None else stopped) - first
         return WalkerResult(self.index, self.structure.n_atoms, self.ctx.size,
-                            cfg.steps - first, seconds, sum(self.counts.values()),
-                            dict(self.counts), candidates, timers)
+                            max(done, 0), seconds, sum(self.counts.values()),
+                            dict(self.counts), candidates, timers, stopped)
+
+    def _stopped_at(self) -> int | None:
+        """Step where an earlier attempt of this walker was stopped (``stopped.txt``)."""
+        path = self.out / "stopped.txt"
+        return int(path.read_text().split()[0]) if path.exists() else None
+
+    def _stop(self, state: md.MDState, ids: np.ndarray) -> int:
+        """Stop the walker after ``md.stop_failed`` failed checks in a row (collective)."""
+        self._checkpoint(state, ids)
+        if self.ctx.is_root:
+            (self.out / "stopped.txt").write_text(f"{state.step} failed checks in a row: "
+                                                  f"{self.failed_run}\n")
+        _log.warning("walker %d: stopped at step %d: deviation >= trust_hi (%.3g eV/A) in %d "
+                     "consecutive checks (md.stop_failed); the model is lost there",
+                     self.index, state.step, self.trust.hi, self.failed_run)
+        return int(state.step)
 
     def _step(self, state: md.MDState, ids: np.ndarray) -> md.MDState:
         """One integrator step of the configured ensemble."""
@@ -245,6 +268,7 @@ class Walker:
                                   self.structure.n_atoms)
         cls = int(classify(np.array([dev["max_devi_f"]]), self.trust)[0])
         self.counts[("accurate", "candidate", "failed")[cls]] += 1
+        self.failed_run = self.failed_run + 1 if cls == FAILED else 0
         self.devi_lines.append(
             f"{state.step:12d} " + " ".join(f"{dev[k]:11.4e}" for k in (
                 "max_devi_v", "min_devi_v", "avg_devi_v", "max_devi_f", "min_devi_f",

@@ -27,7 +27,7 @@ loop:
   max_iterations: 2
   converge_fraction: 1.0
   finetune_steps: 50
-  init: {structures: [box.xyz], n_perturbed: 3, atom_perturb: 0.05}
+  init: {mode: perturb, structures: [box.xyz], n_perturbed: 3, atom_perturb: 0.05}
   schedule: [{temperatures: [300.0], steps: 30}]
   max_candidates: 2
   check_frames: 1

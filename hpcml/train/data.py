@@ -121,15 +121,20 @@ def _labeled(frames: Frames, i: int, source: str, spec: DeepPotSpec) -> LabeledF
                         source=source)
 
 
+def n_validation(n_frames: int, fraction: float) -> int:
+    """Validation frames of a system of ``n_frames`` (at least one when it has two)."""
+    n_valid = int(round(fraction * n_frames))
+    if fraction > 0 and n_frames > 1:
+        n_valid = max(n_valid, 1)
+    return n_valid
+
+
 def split_validation(systems: list[list[LabeledFrame]],
                      fraction: float) -> tuple[list[LabeledFrame], list[LabeledFrame]]:
     """Training and validation frames: the last ``fraction`` of each system validates."""
     train, valid = [], []
     for frames in systems:
-        n_valid = int(round(fraction * len(frames)))
-        if fraction > 0 and len(frames) > 1:
-            n_valid = max(n_valid, 1)
-        cut = len(frames) - n_valid
+        cut = len(frames) - n_validation(len(frames), fraction)
         train += frames[:cut]
         valid += frames[cut:]
     if not train:

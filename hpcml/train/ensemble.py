@@ -33,7 +33,7 @@ from hpcml.molecular.committee import Committee
 from hpcml.molecular.model import DeepPot
 from hpcml.molecular.spec import DeepPotSpec
 from hpcml.parallel import root_call
-from hpcml.train.data import load_frames, split_validation
+from hpcml.train.data import load_frames, n_validation, split_validation
 from hpcml.train.loss import ExpDecay, Prefactors
 from hpcml.train.trainer import Trainer, TrainOptions
 
@@ -60,11 +60,15 @@ def options_from_config(cfg: TrainSection, member: int, n_workers: int) -> Train
 def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
                    systems: list[str | os.PathLike], fmt: str = "auto",
                    out: str | os.PathLike | None = None,
-                   init: Committee | None = None) -> dict:
+                   init: Committee | None = None,
+                   old_ratio: tuple[float, list[str]] | None = None) -> dict:
     """Train ``cfg.n_models`` members; rank 0 writes ``out/ensemble.pt``.
 
     ``init``, when given, is the ensemble whose members the new ones start
     from (fine-tuning); its hyper-parameters must equal ``spec``.
+    ``old_ratio = (ratio, new_systems)`` draws a training frame of the
+    systems not in ``new_systems`` with probability ``ratio`` (DP-GEN's
+    ``training_reuse_old_ratio``).
 
     Returns
     -------
@@ -82,7 +86,7 @@ def train_ensemble(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
                    hint="give each training job its own --out (train.out)")
     root_call(ctx, _acquire, lock)
     try:
-        return _train_all(ctx, spec, cfg, systems, fmt, out, init)
+        return _train_all(ctx, spec, cfg, systems, fmt, out, init, old_ratio)
     finally:
         if ctx.is_root:
             lock.release()
@@ -95,13 +99,20 @@ def _acquire(lock: DirLock) -> None:
 
 def _train_all(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
                systems: list[str | os.PathLike], fmt: str, out: Path,
-               init: Committee | None) -> dict:
+               init: Committee | None,
+               old_ratio: tuple[float, list[str]] | None = None) -> dict:
     """The body of :func:`train_ensemble`, under the output directory's lock."""
     from hpcml.train.distributed import make_averager
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     data = load_frames(systems, spec, fmt)
     train, valid = split_validation(data, cfg.validation_fraction)
+    new, offset = [], 0           # training-frame indices of the new systems
+    for path, frames in zip(systems, data):
+        n_train = len(frames) - n_validation(len(frames), cfg.validation_fraction)
+        if old_ratio is not None and str(path) in {str(p) for p in old_ratio[1]}:
+            new += range(offset, offset + n_train)
+        offset += n_train
     n_groups = min(cfg.n_models, ctx.size)
     group = ctx.split(n_groups)
     averager = make_averager(group, cfg.backend)
@@ -112,7 +123,8 @@ def _train_all(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
     for member in range(group.group, cfg.n_models, n_groups):
         start = None if init is None else init.models[member % len(init.models)]
         results[member] = _train_member(member, spec, cfg, train, valid, group, averager, out,
-                                        start)
+                                        start, None if old_ratio is None else
+                                        (old_ratio[0], tuple(new)))
     averager.close()
     gathered = ctx.comm.gather(results if group.is_root else {}, root=0)
     if not ctx.is_root:
@@ -129,7 +141,8 @@ def _train_all(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
 
 def _train_member(member: int, spec: DeepPotSpec, cfg: TrainSection, train: list,
                   valid: list, group: Context, averager: object, out: Path,
-                  start: DeepPot | None = None) -> dict:
+                  start: DeepPot | None = None,
+                  mixing: tuple[float, tuple[int, ...]] | None = None) -> dict:
     """Train (or finish) one member on ``group``; returns its model and metrics."""
     model = DeepPot(dataclasses.replace(spec, seed=cfg.seed + member))
     if start is not None:
@@ -140,6 +153,8 @@ def _train_member(member: int, spec: DeepPotSpec, cfg: TrainSection, train: list
                               "`model` section; start a new run directory")
         model.load_state_dict(start.state_dict())
     options = options_from_config(cfg, member, group.size)
+    if mixing is not None:
+        options = dataclasses.replace(options, old_ratio=mixing[0], new_frames=mixing[1])
     trainer = Trainer(model, train, valid, options, group, averager, out / f"member_{member}")
     checkpoint = trainer.out / "checkpoint.pt"
     if checkpoint.exists():

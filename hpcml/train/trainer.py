@@ -57,6 +57,8 @@ class TrainOptions:
     save_freq: int = 1000
     seed: int = 1
     n_valid_frames: int = 4         # validation frames evaluated per lcurve line
+    old_ratio: float | None = None  # probability of drawing an old frame (None: all alike)
+    new_frames: tuple[int, ...] = ()  # indices of the new training frames (with old_ratio)
 
 
 def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -70,6 +72,21 @@ def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
 def frame_order(n_frames: int, seed: int, epoch: int) -> np.ndarray:
     """Permutation of the training frames for ``epoch`` (same on every rank)."""
     return np.random.default_rng([seed, epoch]).permutation(n_frames)
+
+
+def mixed_pick(k: int, seed: int, n_frames: int, new: tuple[int, ...], old_ratio: float) -> int:
+    """Frame of draw ``k`` when old frames are drawn with probability ``old_ratio``.
+
+    DP-GEN's ``training_reuse_old_ratio``: the new frames (``new``) share
+    ``1 - old_ratio`` of the draws, the rest of the frames ``old_ratio``;
+    within each group uniformly.  Deterministic in ``(seed, k)``, so a
+    restarted run draws the same frames.
+    """
+    rng = np.random.default_rng([seed, 7, k])
+    new_set = set(new)
+    old = [i for i in range(n_frames) if i not in new_set]
+    pool = old if (old and (not new or rng.random() < old_ratio)) else list(new)
+    return int(pool[rng.integers(len(pool))])
 
 
 class Trainer:
@@ -112,6 +129,10 @@ class Trainer:
         first = step * per_step + self.ctx.rank * self.opt.batch_size
         picks = []
         for k in range(first, first + self.opt.batch_size):
+            if self.opt.old_ratio is not None:
+                picks.append(mixed_pick(k, self.opt.seed, n, self.opt.new_frames,
+                                        self.opt.old_ratio))
+                continue
             epoch, pos = divmod(k, n)
             picks.append(int(frame_order(n, self.opt.seed, epoch)[pos]))
         return picks

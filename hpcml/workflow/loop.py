@@ -84,21 +84,24 @@ class Loop:
         converged = False
         last = -1
         for i in range(loop.max_iterations):
-            _log.info("== iteration %d/%d ==", i + 1, loop.max_iterations)
-            self._stage(f"iter.{i:03d}/train", lambda i=i: self._train(i))
-            explored = self._stage(f"iter.{i:03d}/explore", lambda i=i: self._explore(i))
+            _log.info("== iteration %d/%d (stage %d) ==", i + 1, loop.max_iterations,
+                      loop.stage_index(accurate))
+            trained = self._stage(f"iter.{i:03d}/train", lambda i=i: self._train(i))
+            _log_trained(i, trained)
+            explored = self._stage(f"iter.{i:03d}/explore",
+                                   lambda i=i, a=list(accurate): self._explore(i, a))
             last = i
             accurate.append(explored["fractions"]["accurate"])
             _log.info("iteration %d: accurate %.1f %%, candidates %.1f %%, failed %.1f %% of %d "
-                      "frames", i, 100 * explored["fractions"]["accurate"],
+                      "frames (trust levels %.3f / %.3f eV/A)", i,
+                      100 * explored["fractions"]["accurate"],
                       100 * explored["fractions"]["candidate"],
-                      100 * explored["fractions"]["failed"], explored["frames_checked"])
-            recent = accurate[-loop.converge_iterations:]
-            if len(recent) == loop.converge_iterations and \
-                    min(recent) >= loop.converge_fraction:
+                      100 * explored["fractions"]["failed"], explored["frames_checked"],
+                      explored["trust_lo"], explored["trust_hi"])
+            if self._converged(accurate):
                 converged = True
-                _log.info("converged: accurate fraction >= %.3f in the last %d iteration(s)",
-                          loop.converge_fraction, loop.converge_iterations)
+                _log.info("converged: accurate fraction >= %.3f in the last %d iteration(s) of "
+                          "the last stage", loop.converge_fraction, loop.converge_iterations)
                 break
             if i + 1 < loop.max_iterations:
                 self._stage(f"iter.{i:03d}/label", lambda i=i: self._label(i))
@@ -110,6 +113,17 @@ class Loop:
             self.journal.note("run-end", converged=converged, iterations=last + 1)
         return LoopResult(iterations=last + 1, converged=converged, accurate=accurate,
                           check=check)
+
+    def _converged(self, accurate: list[float]) -> bool:
+        """True when the last ``converge_iterations`` ran the last stage and passed."""
+        loop = self.config.loop
+        n, last_stage = loop.converge_iterations, len(loop.schedule) - 1
+        if len(accurate) < n:
+            return False
+        stages = [loop.stage_index(accurate[:j]) for j in range(len(accurate) - n,
+                                                                len(accurate))]
+        return all(k == last_stage for k in stages) and \
+            min(accurate[-n:]) >= loop.converge_fraction
 
     def _stage(self, name: str, body: object) -> dict:
         """Run stage ``name`` unless the journal says it finished; returns its summary."""
@@ -133,32 +147,27 @@ class Loop:
                                                     "append": False})
 
     def _init(self) -> dict:
-        """Initial data: the given systems, plus perturbed structures labeled by CP2K."""
-        from hpcml.explore.perturb import perturbed_frames
-        from hpcml.explore.system import load_structure
-        from hpcml.io import Frames
-        from hpcml.label import label_frames
+        """Initial data: the given systems, plus CP2K MD or perturbed structures (+ held-out)."""
+        from hpcml.workflow.init import md_init, perturb_init
 
         given = [str(p) for p in (self.config.data.systems if self.config.data else [])]
-        summary = {"given": given, "n_labeled": 0}
+        summary = {"given": given, "n_labeled": 0, "n_heldout": 0}
         init = self.config.loop.init
         if init is None:
             return summary
-        rng = np.random.default_rng([self.config.run.seed, 1])
-        parts = []
-        for path in init.structures:
-            base = load_structure(path, 0, list(self.spec.type_map)).replicate(
-                tuple(init.replicate))
-            parts.append(perturbed_frames(base, init.n_perturbed, init.cell_perturb,
-                                          init.atom_perturb, rng))
-        frames = Frames.concat(parts)
-        _log.info("init: labeling %d perturbed frame(s) of %d structure(s)", len(frames),
-                  len(parts))
-        result = label_frames(self.ctx, self._label_section(self.dirs.init / "labeled.h5",
-                                                            self.dirs.init / "label-work"),
-                              frames, candidates="perturbed structures")
-        summary.update(result.as_dict())
+        make = md_init if init.mode == "md" else perturb_init
+        summary.update(make(self.ctx, init, self.config.label, list(self.spec.type_map),
+                            self.config.run.seed, self.dirs.init))
+        if not summary["n_heldout"]:
+            _log.warning("init: the held-out set is empty (loop.init.heldout_steps = 0 or every "
+                         "held-out frame failed); iterations are not tested on unseen frames")
         return summary
+
+    @property
+    def heldout(self) -> Path | None:
+        """The held-out store, when init made one."""
+        return self.dirs.init / "heldout.h5" if self.journal.summary("init").get(
+            "n_heldout", 0) else None
 
     def training_systems(self, i: int) -> list[str]:
         """Data of iteration ``i``: given systems, init labels, labels of iterations < i."""
@@ -171,35 +180,58 @@ class Loop:
         return systems
 
     def _train(self, i: int) -> dict:
-        """Train the ensemble of iteration ``i`` (fine-tuned from ``i - 1``)."""
+        """Train the ensemble of iteration ``i``; test it on the held-out set; trust levels."""
         from hpcml.molecular.committee import Committee
         from hpcml.train.ensemble import train_ensemble
 
         loop, cfg = self.config.loop, self.config.train
-        init = None
-        if i > 0:
+        init, old = None, None
+        # members differ in seed and data order, and so do iterations
+        cfg = cfg.model_copy(update={"seed": cfg.seed + 1000 * i})
+        if i > 0 and loop.retrain == "finetune":
             cfg = cfg.model_copy(update={
                 "steps": loop.finetune_steps, "start_lr": loop.finetune_start_lr,
                 "start_pref_e": loop.finetune_start_pref_e,
                 "start_pref_f": loop.finetune_start_pref_f})
             init = Committee.load(self.dirs.train(i - 1) / "ensemble.pt")
+            old = loop.old_ratio
         systems = self.training_systems(i)
         if not systems:
             raise ConfigError("no training data: give data.systems or loop.init.structures")
         result = train_ensemble(self.ctx, self.spec, cfg, systems, "auto",
-                                out=self.dirs.train(i), init=init)
+                                out=self.dirs.train(i), init=init,
+                                old_ratio=None if old is None or i == 0 else
+                                (old, self.new_systems(i)))
         if not self.ctx.is_root:
             return {}
-        return {"systems": systems, "steps": cfg.steps, "n_train": result["n_train"],
-                "n_valid": result["n_valid"], "metrics": result["metrics"],
-                "seconds_per_step": result["seconds_per_step"],
-                "finetune": init is not None}
+        valid_f = float(np.mean([m.get("rmse_f", np.nan) for m in result["metrics"]]))
+        md = self.config.md
+        before = self.journal.summary(f"iter.{i - 1:03d}/train") if i > 0 else {}
+        previous = (before["trust_lo"], before["trust_hi"]) if "trust_lo" in before else None
+        lo, hi = loop.trust.levels(valid_f, (md.trust_lo, md.trust_hi), previous)
+        if loop.trust.mode == "absolute" and np.isfinite(valid_f) and md.trust_lo < valid_f:
+            _log.warning("iteration %d: md.trust_lo (%.3g eV/A) is below the ensemble's "
+                         "validation force RMSE (%.3g eV/A): few frames can be accurate; raise "
+                         "it or use loop.trust.mode: error", i, md.trust_lo, valid_f)
+        summary = {"systems": systems, "steps": cfg.steps, "n_train": result["n_train"],
+                   "n_valid": result["n_valid"], "metrics": result["metrics"],
+                   "seconds_per_step": result["seconds_per_step"],
+                   "finetune": init is not None, "valid_force_rmse": valid_f,
+                   "trust_lo": lo, "trust_hi": hi}
+        if self.heldout is not None:
+            summary["heldout"] = _test(self.dirs.train(i) / "ensemble.pt", self.heldout)
+        return summary
 
-    def walker_sections(self, i: int) -> list:
-        """Walkers of iteration ``i``: structures x temperatures x pressures."""
+    def new_systems(self, i: int) -> list[str]:
+        """Systems of iteration ``i`` that iteration ``i - 1`` did not train on."""
+        before = set(self.training_systems(i - 1)) if i > 0 else set()
+        return [s for s in self.training_systems(i) if s not in before]
+
+    def walker_sections(self, i: int, k: int) -> list:
+        """Walkers of iteration ``i`` (stage ``k``): structures x temperatures x pressures."""
         from hpcml.config.md import WalkerSection
 
-        stage, md = self.config.loop.stage(i), self.config.md
+        stage, md = self.config.loop.schedule[k], self.config.md
         init = self.config.loop.init
         structures = list(stage.structures) or (list(init.structures) if init else []) or \
             ([md.structure] if md.structure else [])
@@ -215,33 +247,42 @@ class Loop:
                         seed=md.seed + 1000 * i + len(walkers)))
         return walkers
 
-    def _explore(self, i: int) -> dict:
-        """DPMD walkers with the iteration's ensemble; candidates capped and selected."""
+    def _explore(self, i: int, accurate: list[float]) -> dict:
+        """DPMD walkers of the current stage; candidates in the trust window, capped."""
         from hpcml.explore.job import run_md
-        from hpcml.explore.select import evenly_spread
         from hpcml.io.store import read_frames, write_frames
         from hpcml.molecular.committee import Committee
 
-        stage, loop = self.config.loop.stage(i), self.config.loop
+        loop = self.config.loop
+        k = loop.stage_index(accurate)
+        stage = loop.schedule[k]
+        trained = self.journal.summary(f"iter.{i:03d}/train")
+        lo = trained.get("trust_lo", self.config.md.trust_lo)
+        hi = trained.get("trust_hi", self.config.md.trust_hi)
         md = self.config.md.model_copy(update={
-            "walkers": self.walker_sections(i), "steps": stage.steps,
-            "ensemble": stage.ensemble or self.config.md.ensemble})
+            "walkers": self.walker_sections(i, k), "steps": stage.steps,
+            "ensemble": stage.ensemble or self.config.md.ensemble,
+            "trust_lo": lo, "trust_hi": hi})
         committee = Committee.load(self.dirs.train(i) / "ensemble.pt")
         out = self.dirs.explore(i)
         summary = run_md(self.ctx, committee, md, out=out)
 
         def select() -> int:
             frames = read_frames(out / "candidates.h5")
-            keep = evenly_spread(np.arange(len(frames)), loop.max_candidates)
+            keep = spread_selection(frames["deviation"], loop.max_candidates)
             write_frames(out / "selected.h5", _with_iteration(frames.select(keep), i))
             return len(keep)
 
         summary = dict(summary)
         summary["selected"] = root_call(self.ctx, select)
-        summary["steps"] = stage.steps
+        summary.update(steps=stage.steps, stage=k, trust_lo=lo, trust_hi=hi)
         summary["walker_settings"] = [
             {"structure": str(w.structure), "temperature": w.temperature,
              "pressure": w.pressure} for w in md.walkers]
+        stopped = [w["walker"] for w in summary["walkers"] if w.get("stopped_at") is not None]
+        if stopped:
+            _log.warning("iteration %d: walker(s) %s stopped early (deviation above trust_hi)",
+                         i, stopped)
         if summary["candidates"] == 0:
             _log.warning("iteration %d: no candidates (accurate %.1f %%, failed %.1f %%); the "
                          "loop continues", i, 100 * summary["fractions"]["accurate"],
@@ -277,7 +318,8 @@ class Loop:
         def sample() -> int:
             frames = _trajectory_sample(self.dirs.explore(last), loop.check_frames,
                                         np.random.default_rng([loop.check_seed, last]),
-                                        self.config.md.trust_hi)
+                                        self.journal.summary(f"iter.{last:03d}/explore").get(
+                                            "trust_hi", self.config.md.trust_hi))
             if frames is None:
                 return 0
             out.mkdir(parents=True, exist_ok=True)
@@ -304,6 +346,39 @@ class Loop:
                       "meV/atom, force %.3f eV/A", result.n_labeled,
                       check["energy_rmse_per_atom_meV"], check["force_rmse_eV_per_A"])
         return check
+
+
+def spread_selection(deviation: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` candidate indices spread over the deviation range, in input order.
+
+    The candidates come spread over each walker's trajectory already; this
+    keeps frames evenly spaced in deviation rank, so the low and the high end
+    of the trust window are both labeled.
+    """
+    from hpcml.explore.select import evenly_spread
+
+    order = np.argsort(np.asarray(deviation), kind="stable")
+    return np.sort(evenly_spread(order, cap))
+
+
+def _test(ensemble: Path, data: Path) -> dict:
+    """Energy/force errors of ``ensemble`` on labeled ``data`` (meV/atom, eV/A)."""
+    from hpcml.train.evaluate import test_model
+
+    _, overall = test_model(ensemble, [data])
+    return {k: overall[k] for k in ("frames", "energy_rmse_per_atom_meV",
+                                    "force_rmse_eV_per_A", "force_mae_eV_per_A")}
+
+
+def _log_trained(i: int, trained: dict) -> None:
+    """One line on the trained ensemble of iteration ``i``."""
+    held = trained.get("heldout")
+    text = (f"; held-out {held['energy_rmse_per_atom_meV']:.2f} meV/atom, "
+            f"{held['force_rmse_eV_per_A']:.3f} eV/A on {held['frames']} frames" if held else "")
+    _log.info("iteration %d: %d training frames, validation force RMSE %.3f eV/A%s; trust "
+              "levels %.3f / %.3f eV/A", i, trained.get("n_train", 0),
+              trained.get("valid_force_rmse", float("nan")), text,
+              trained.get("trust_lo", float("nan")), trained.get("trust_hi", float("nan")))
 
 
 def _with_iteration(frames: Frames, i: int) -> Frames:

@@ -64,10 +64,22 @@ def collect(workdir: str | Path) -> dict:
             metrics = [m for m in tr.get("metrics", []) if m]
             if metrics:
                 row["valid_rmse_f"] = sum(m.get("rmse_f", 0.0) for m in metrics) / len(metrics)
+            row["labels"] = tr.get("n_train", 0) + tr.get("n_valid", 0)
+            for key in ("trust_lo", "trust_hi"):
+                if key in tr:
+                    row[key] = tr[key]
+            if tr.get("heldout"):
+                row["heldout"] = {"energy_rmse_meV_per_atom":
+                                  tr["heldout"]["energy_rmse_per_atom_meV"],
+                                  "force_rmse_eV_per_A": tr["heldout"]["force_rmse_eV_per_A"],
+                                  "frames": tr["heldout"]["frames"]}
         if "explore" in stages:
             ex = stages["explore"]
             row.update(frames_checked=ex["frames_checked"], fractions=ex["fractions"],
-                       candidates=ex["candidates"], selected=ex.get("selected", 0))
+                       candidates=ex["candidates"], selected=ex.get("selected", 0),
+                       stage=ex.get("stage", 0),
+                       stopped_walkers=[w["walker"] for w in ex.get("walkers", [])
+                                        if w.get("stopped_at") is not None])
             explored += ex["frames_checked"]
         if "label" in stages:
             row.update(labeled=stages["label"].get("n_labeled", 0),
@@ -83,7 +95,8 @@ def collect(workdir: str | Path) -> dict:
         "workdir": str(dirs.root), "iterations": rows, "running": running,
         "finished": end is not None and running is None and _after_last_start(journal, end),
         "converged": bool(end and end.get("converged")),
-        "init_labeled": init.get("n_labeled", 0), "explored_frames": explored,
+        "init_labeled": init.get("n_labeled", 0), "heldout_frames": init.get("n_heldout", 0),
+        "explored_frames": explored,
         "labeled_frames": labeled,
         "labeled_fraction": labeled / explored if explored else 0.0,
         "check": check, "stage_seconds": seconds,
@@ -109,18 +122,29 @@ def format_status(info: dict) -> str:
     elif info["finished"]:
         lines.append("finished: " + ("converged" if info["converged"] else
                                      "reached loop.max_iterations"))
-    lines.append(f"initial labeled frames: {info['init_labeled']}")
-    lines.append(" iter  frames  accurate  candidate  failed  explored  selected  labeled  "
-                 "train(s) explore(s) label(s)")
+    lines.append(f"initial labeled frames: {info['init_labeled']}, held-out frames: "
+                 f"{info.get('heldout_frames', 0)}")
+    lines.append(" iter stage frames  trust_lo/hi  held-out E/F   accurate  candidate  failed  "
+                 "explored  selected  labeled  train(s) explore(s) label(s)")
     for row in info["iterations"]:
         fr = row.get("fractions", {})
         sec = row["seconds"]
+        held = row.get("heldout")
+        held_text = (f"{held['energy_rmse_meV_per_atom']:5.1f} {held['force_rmse_eV_per_A']:5.3f}"
+                     if held else "    -     -")
+        trust = (f"{row['trust_lo']:5.3f}/{row['trust_hi']:5.3f}" if "trust_lo" in row
+                 else "     -     ")
         lines.append(
-            f"{row['iteration']:5d} {row.get('train_frames', 0):7d} "
+            f"{row['iteration']:5d} {row.get('stage', 0):5d} {row.get('train_frames', 0):6d} "
+            f"{trust} {held_text}  "
             f"{100 * fr.get('accurate', 0):8.1f}% {100 * fr.get('candidate', 0):9.1f}% "
             f"{100 * fr.get('failed', 0):6.1f}% {row.get('frames_checked', 0):9d} "
             f"{row.get('selected', 0):9d} {row.get('labeled', 0):8d} "
             f"{sec.get('train', 0):8.1f} {sec.get('explore', 0):10.1f} {sec.get('label', 0):8.1f}")
+        if row.get("stopped_walkers"):
+            lines.append(f"      walkers stopped early (above trust_hi): {row['stopped_walkers']}")
+    lines.append("held-out E/F: RMSE of the iteration's ensemble on the fixed held-out set "
+                 "(meV/atom, eV/A)")
     lines.append(f"labeled {info['labeled_frames']} of {info['explored_frames']} explored "
                  f"frames ({100 * info['labeled_fraction']:.2f} %)")
     check = info["check"]
@@ -142,6 +166,11 @@ def verdict(info: dict) -> str:
     text = (f"{state} after {len(acc)} iteration(s); accurate fraction {trend}; labeled "
             f"{info['labeled_frames']} of {info['explored_frames']} explored frames "
             f"({100 * info['labeled_fraction']:.2f} %)")
+    held = [row["heldout"] for row in info["iterations"] if row.get("heldout")]
+    if held:
+        text += ("; held-out force RMSE " + " -> ".join(
+            f"{h['force_rmse_eV_per_A']:.3f}" for h in held) +
+            f" eV/A, energy {held[-1]['energy_rmse_meV_per_atom']:.1f} meV/atom")
     check = info["check"]
     if check.get("force_rmse_eV_per_A") is not None:
         text += (f"; unseen frames: {check['energy_rmse_per_atom_meV']:.1f} meV/atom, "

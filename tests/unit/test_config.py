@@ -60,7 +60,7 @@ def test_unknown_top_level_key_did_you_mean(tmp_path):
 
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path):
     text = error_of(tmp_path, "loop: {init: {zzz: 1}}\n")
-    assert "valid keys here: structures, replicate, n_perturbed" in text
+    assert "valid keys here: mode, structures, replicate, temperatures" in text
 
 
 def test_literal_lists_allowed_values(tmp_path):

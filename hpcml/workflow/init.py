@@ -1,0 +1,165 @@
+"""The loop's initial data and held-out set (``loop.init``), as DP-GEN's init_bulk makes them.
+
+``mode: md``: per structure and temperature, one CP2K NVT MD whose sampled
+frames are training data and one independent MD (another seed) whose frames
+are the held-out set (:mod:`hpcml.label.aimd`; all runs dealt over the
+ranks at once).  ``mode: perturb``: strained and displaced copies of the
+structures labeled by CP2K; a quarter as many further copies (another
+random stream) form the held-out set.
+
+Outputs in ``init/``: ``labeled.h5`` (training data), ``heldout.h5``
+(never trained on), ``md/<task>/`` (CP2K runs) or ``label-work/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpcml.parallel import root_call
+
+if TYPE_CHECKING:
+    from hpcml.config.label import LabelSection
+    from hpcml.config.loop import InitSection
+    from hpcml.explore.system import Structure
+    from hpcml.io import Frames
+    from hpcml.parallel import Context
+
+_log = logging.getLogger(__name__)
+
+#: Seed offset of the held-out MD runs (their velocities and noise differ from training's).
+HELDOUT_SEED = 7919
+
+
+def init_structures(init: InitSection, type_map: list[str]) -> list[Structure]:
+    """The replicated start structures of ``init``."""
+    from hpcml.explore.system import load_structure
+
+    return [load_structure(p, 0, type_map).replicate(tuple(init.replicate))
+            for p in init.structures]
+
+
+def md_tasks(init: InitSection, n_structures: int, seed: int) -> list[tuple[int, object, str]]:
+    """(structure index, AimdTask, role) of every init MD run; role is train or heldout."""
+    from hpcml.label.aimd import AimdTask
+
+    tasks = []
+    for s in range(n_structures):
+        for k, temp in enumerate(init.temperatures):
+            base = 1 + seed * 1000 + 100 * s + k
+            common = {"temperature": temp, "dt": init.dt, "every": init.every, "tau": init.tau,
+                      "start_temperature": init.start_factor * temp}
+            tasks.append((s, AimdTask(name=f"train_{s}_{temp:g}K", steps=init.steps,
+                                      skip=min(init.skip, init.steps), seed=base,
+                                      **common), "train"))
+            if init.heldout_steps:
+                tasks.append((s, AimdTask(name=f"heldout_{s}_{temp:g}K",
+                                          steps=init.heldout_steps,
+                                          skip=min(init.skip, init.heldout_steps),
+                                          seed=base + HELDOUT_SEED, **common), "heldout"))
+    return tasks
+
+
+def md_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list[str],
+            seed: int, out: Path) -> dict:
+    """CP2K MD initial data and held-out set (collective); the stage summary."""
+    from hpcml.io import Frames
+    from hpcml.io.store import write_frames
+    from hpcml.label.aimd import Launch, run_aimd_tasks
+    from hpcml.label.cp2k.input import CP2KTemplate, deep_merge
+    from hpcml.label.cp2k.program import find_cp2k
+    from hpcml.label.profiles import load_profile
+    from hpcml.label.templates import builtin_template_path
+
+    structures = init_structures(init, type_map)
+    tasks = md_tasks(init, len(structures), seed)
+
+    def prepare() -> tuple:
+        program = find_cp2k(label.cp2k)
+        template = CP2KTemplate.load(label.template or builtin_template_path(),
+                                     program.xml_spec())
+        tree = deep_merge(template.tree, dict(init.template_patch)) if init.template_patch \
+            else template.tree
+        template = CP2KTemplate.from_tree(tree, template.source, template.xmlspec)
+        used = sorted({type_map[t] for s in structures for t in np.unique(s.types)})
+        template.check_elements(used, program.data_dir)
+        return program, template
+
+    program, template = root_call(ctx, prepare)
+    launch = Launch(program.path, load_profile(label.profile), label.ranks_per_task,
+                    label.threads_per_task, label.timeout)
+    _log.info("init: %d CP2K MD run(s) (%s) of %d step(s) at %s K on %d rank(s)", len(tasks),
+              template.method, init.steps, init.temperatures, ctx.size)
+    frames: dict[str, list[Frames]] = {"train": [], "heldout": []}
+    by_structure: dict[int, list] = {}
+    for s, task, role in tasks:
+        by_structure.setdefault(s, []).append((task, role))
+    for s, items in by_structure.items():
+        st = structures[s]
+        results = run_aimd_tasks(ctx, launch, template, [t for t, _ in items], out / "md",
+                                 st.cell, st.positions, st.types, type_map)
+        for (_, role), part in zip(items, results):
+            frames[role].append(part)
+
+    def write() -> dict:
+        summary = {}
+        for role, name in (("train", "labeled.h5"), ("heldout", "heldout.h5")):
+            if frames[role]:
+                part = Frames.concat(frames[role])
+                write_frames(out / name, part)
+                summary[role] = _describe(part)
+        return summary
+
+    described = root_call(ctx, write)
+    return {"mode": "md", "n_labeled": described["train"]["frames"],
+            "n_heldout": described.get("heldout", {}).get("frames", 0),
+            "method": template.method, "data": described}
+
+
+def perturb_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list[str],
+                 seed: int, out: Path) -> dict:
+    """Perturbed-structure initial data and held-out set, labeled by CP2K (collective)."""
+    from hpcml.explore.perturb import perturbed_frames
+    from hpcml.io import Frames
+    from hpcml.io.store import read_frames, write_frames
+    from hpcml.label import label_frames
+
+    rng = np.random.default_rng([seed, 1])
+    held_rng = np.random.default_rng([seed, 2])
+    parts, held = [], []
+    for base in init_structures(init, type_map):
+        parts.append(perturbed_frames(base, init.n_perturbed, init.cell_perturb,
+                                      init.atom_perturb, rng))
+        held.append(perturbed_frames(base, max(2, init.n_perturbed // 4), init.cell_perturb,
+                                     init.atom_perturb, held_rng))
+    train, heldout = Frames.concat(parts), Frames.concat(held)
+    _log.info("init: labeling %d perturbed frame(s) and %d held-out frame(s) of %d "
+              "structure(s)", len(train), len(heldout), len(parts))
+    section = label.model_copy(update={"out": out / "all.h5", "workdir": out / "label-work",
+                                       "append": False})
+    result = label_frames(ctx, section, Frames.concat([train, heldout]),
+                          candidates="perturbed structures")
+
+    def split() -> dict:
+        labeled = read_frames(out / "all.h5")
+        n_train = len(train)
+        ids = labeled["frame_id"]       # the index in the labeled input (train, then heldout)
+        first = np.flatnonzero(ids < n_train)
+        rest = np.flatnonzero(ids >= n_train)
+        write_frames(out / "labeled.h5", labeled.select(first))
+        if rest.size:
+            write_frames(out / "heldout.h5", labeled.select(rest))
+        return {"n_labeled": int(first.size), "n_heldout": int(rest.size)}
+
+    counts = root_call(ctx, split)
+    return {"mode": "perturb", **result.as_dict(), **counts}
+
+
+def _describe(frames: Frames) -> dict:
+    """Frames, atoms and the force RMS (eV/A) of labeled ``frames``."""
+    force = np.asarray(frames["force"])
+    return {"frames": len(frames), "atoms": int(frames.n_atoms),
+            "force_rms": float(np.sqrt(np.mean(force**2))) if force.size else 0.0}
