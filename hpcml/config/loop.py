@@ -75,7 +75,9 @@ class InitSection(Section):
         other = {"md": ("n_perturbed", "cell_perturb", "atom_perturb"),
                  "perturb": ("temperatures", "steps", "dt", "every", "skip", "tau", "start_factor",
                              "heldout_steps", "template_patch")}[self.mode]
-        stray = sorted(set(other) & self.model_fields_set)
+        stray = sorted(k for k in set(other) & self.model_fields_set
+                       if getattr(self, k) != type(self).model_fields[k].get_default(
+                           call_default_factory=True))
         if stray:
             raise ValueError(f"{stray} belong to the other init mode; set mode: "
                              f"{'perturb' if self.mode == 'md' else 'md'} or remove them")

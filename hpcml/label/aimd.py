@@ -3,10 +3,10 @@
 Each :class:`AimdTask` is one NVT run of CP2K (the labeler's own template,
 ``RUN_TYPE MD``, CSVR thermostat) from a start structure at one
 temperature.  The MD's own energies and forces label the frames: every
-``every``-th step after the first ``skip`` steps is kept, except steps whose
-SCF did not converge.  A task writes ``frames.h5`` (labeled frames) and then
-``done.json`` in its own directory, so a killed job re-runs only the
-unfinished tasks; tasks are dealt round-robin over the ranks.
+``every``-th step from step ``skip`` on is kept, except steps whose
+SCF did not converge (CP2K prints steps 0, every, 2 every, ...).  A task
+writes ``frames.h5`` (labeled frames) and then ``done.json`` in its own
+directory, so a killed job re-runs only the unfinished tasks; tasks are dealt round-robin over the ranks.
 
 Units: CP2K writes positions in Angstrom, the potential energy in Hartree
 (the ``E =`` field of the ``-pos-1.xyz`` comment lines) and forces in
@@ -96,7 +96,7 @@ class AimdTask:
     @property
     def n_kept(self) -> int:
         """Frames the task keeps when every SCF converges."""
-        return len(range(self.skip, self.steps + 1, self.every))
+        return sum(1 for s in range(0, self.steps + 1, self.every) if s >= self.skip)
 
 
 def aimd_tree(template: CP2KTemplate, task: AimdTask, cell: np.ndarray, coord: np.ndarray,
@@ -168,7 +168,7 @@ def read_aimd(directory: Path, task: AimdTask, cell: np.ndarray, types: np.ndarr
     forces = forces[:steps.size] * HARTREE_BOHR_EV_ANG
     bad = scf_unconverged(log_text)
     keep = [k for k, s in enumerate(steps) if s >= task.skip and s not in bad
-            and (s - task.skip) % task.every == 0]
+            and s % task.every == 0]
     if not keep:
         raise AimdError(f"{directory}: no frame at step >= {task.skip} with a converged SCF "
                         f"({len(bad)} unconverged step(s)); make the MD longer "

@@ -87,6 +87,33 @@ def _plot_fractions(plt, info: dict, out: Path) -> None:  # noqa: ANN001
     plt.close(fig)
 
 
+def _plot_heldout(plt, info: dict, out: Path) -> None:  # noqa: ANN001
+    """Held-out force and energy RMSE against the iteration and the number of labels."""
+    rows = [r for r in info["iterations"] if r.get("heldout")]
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    labels = [r.get("labels", 0) for r in rows]
+    force = [r["heldout"]["force_rmse_eV_per_A"] for r in rows]
+    energy = [r["heldout"]["energy_rmse_meV_per_atom"] for r in rows]
+    for ax, y, name in ((axes[0], force, "force RMSE (eV/A)"),
+                        (axes[1], energy, "energy RMSE (meV/atom)")):
+        ax.plot(labels, y, marker="o")
+        for r, x_, y_ in zip(rows, labels, y):
+            ax.annotate(str(r["iteration"]), (x_, y_), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set_xlabel("labeled training frames")
+        ax.set_ylabel(f"held-out {name}")
+    trust = [r["trust_lo"] for r in rows if "trust_lo" in r]
+    if len(trust) == len(rows):
+        axes[0].plot(labels, trust, ls="--", color="k", lw=0.8, label="trust_lo")
+        axes[0].legend(fontsize=8)
+    fig.suptitle("held-out set (init/heldout.h5), by iteration", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "heldout.png", dpi=110)
+    plt.close(fig)
+
+
 def _plot_learning(plt, dirs: RunDir, info: dict, out: Path) -> None:  # noqa: ANN001
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0))
     offset = 0.0
@@ -153,6 +180,7 @@ def make_report(workdir: str | Path, out: str | Path | None = None) -> dict:
     _plot_fractions(plt, info, target)
     _plot_learning(plt, dirs, info, target)
     _plot_growth_and_time(plt, info, target)
+    _plot_heldout(plt, info, target)
     line = verdict(info)
     text = "\n".join([
         "# hpcml run report", "", f"**Verdict:** {line}", "",
@@ -160,7 +188,9 @@ def make_report(workdir: str | Path, out: str | Path | None = None) -> dict:
         "0.005 % for water and Al-Mg) while the accurate fraction rises above 99 %.", "",
         "```", format_status(info), "```", "",
         "![deviation](deviation.png)", "![fractions](fractions.png)",
-        "![learning curves](learning.png)", "![labeled set and time](growth_time.png)", ""])
+        "![learning curves](learning.png)", "![labeled set and time](growth_time.png)",
+        *(["![held-out errors](heldout.png)"] if (target / "heldout.png").exists() else []),
+        ""])
     (target / "summary.md").write_text(text)
     files = sorted(str(p) for p in target.iterdir())
     _log.info("report written to %s", target)

@@ -166,13 +166,25 @@ def verdict(info: dict) -> str:
     text = (f"{state} after {len(acc)} iteration(s); accurate fraction {trend}; labeled "
             f"{info['labeled_frames']} of {info['explored_frames']} explored frames "
             f"({100 * info['labeled_fraction']:.2f} %)")
-    held = [row["heldout"] for row in info["iterations"] if row.get("heldout")]
-    if held:
-        text += ("; held-out force RMSE " + " -> ".join(
-            f"{h['force_rmse_eV_per_A']:.3f}" for h in held) +
-            f" eV/A, energy {held[-1]['energy_rmse_meV_per_atom']:.1f} meV/atom")
+    text += _heldout_verdict(info["iterations"])
     check = info["check"]
     if check.get("force_rmse_eV_per_A") is not None:
         text += (f"; unseen frames: {check['energy_rmse_per_atom_meV']:.1f} meV/atom, "
                  f"{check['force_rmse_eV_per_A']:.3f} eV/A")
+    return text
+
+
+def _heldout_verdict(rows: list[dict]) -> str:
+    """The held-out trend, and whether the models improved and the trust level is strict."""
+    held = [(row, row["heldout"]) for row in rows if row.get("heldout")]
+    if not held:
+        return ""
+    forces = [h["force_rmse_eV_per_A"] for _, h in held]
+    text = ("; held-out force RMSE " + " -> ".join(f"{f:.3f}" for f in forces) +
+            f" eV/A, energy {held[-1][1]['energy_rmse_meV_per_atom']:.1f} meV/atom")
+    if len(forces) > 1 and forces[-1] >= forces[0]:
+        text += " (held-out force error did not fall: the models did not improve)"
+    last = held[-1][0]
+    if "trust_lo" in last and forces[-1] > 0:
+        text += f"; trust_lo {last['trust_lo']:.3f} eV/A = {last['trust_lo'] / forces[-1]:.1f} x it"
     return text

@@ -39,6 +39,7 @@ def test_md_frames_are_sampled_as_asked(md_run):
     out, task, frames, box, *_ = md_run
     assert frames["frame_id"].tolist() == [2, 4, 6] == list(range(2, 7, 2))
     assert frames.n_frames == task.n_kept == 3
+    assert AimdTask("x", 300.0, 44, 0.5, 3, 5, 1, 20.0).n_kept == len(range(6, 45, 3))
     np.testing.assert_array_equal(frames["cell"][0], box["cell"][0])
     assert not np.allclose(frames["coord"][:12], box["coord"])       # the atoms moved
     assert np.all(np.isfinite(frames["force"]))
