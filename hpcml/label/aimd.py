@@ -6,7 +6,8 @@ temperature.  The MD's own energies and forces label the frames: every
 ``every``-th step from step ``skip`` on is kept, except steps whose
 SCF did not converge (CP2K prints steps 0, every, 2 every, ...).  A task
 writes ``frames.h5`` (labeled frames) and then ``done.json`` in its own
-directory, so a killed job re-runs only the unfinished tasks; tasks are dealt round-robin over the ranks.
+directory, so a killed job re-runs only the unfinished tasks; tasks are
+dealt round-robin over the ranks.
 
 Units: CP2K writes positions in Angstrom, the potential energy in Hartree
 (the ``E =`` field of the ``-pos-1.xyz`` comment lines) and forces in
