@@ -77,7 +77,11 @@ def test_loop_runs_end_to_end(reference):
     stages = journal(workdir)
     assert set(stages) == {"init", "iter.000/train", "iter.000/explore", "iter.000/label",
                            "iter.001/train", "iter.001/explore", "iter.001/check"}
-    assert stages["init"]["n_labeled"] == 3
+    assert stages["init"]["n_labeled"] == 3 and stages["init"]["n_heldout"] == 2
+    for i in (0, 1):                     # every ensemble tested on the held-out set
+        held = stages[f"iter.{i:03d}/train"]["heldout"]
+        assert held["frames"] == 2 and np.isfinite(held["force_rmse_eV_per_A"])
+        assert stages[f"iter.{i:03d}/explore"]["trust_lo"] == 0.02     # absolute levels
     explore = stages["iter.000/explore"]
     assert explore["frames_checked"] == 7          # steps 0, 5, ..., 30
     assert sum(explore["counts"].values()) == 7
@@ -101,9 +105,13 @@ def test_status_and_report(reference, tmp_path):
     info = json.loads(proc.stdout)
     assert info["finished"] and not info["converged"] and info["running"] is None
     assert info["explored_frames"] == 14 and info["init_labeled"] == 3
+    assert info["heldout_frames"] == 2
+    for row in info["iterations"]:
+        assert (row["trust_lo"], row["trust_hi"]) == (0.02, 50.0)
+        assert row["heldout"]["frames"] == 2 and "fractions" in row
     assert main(["report", str(workdir), "--out", str(tmp_path)]) == 0
     for name in ("deviation.png", "fractions.png", "learning.png", "growth_time.png",
-                 "summary.md"):
+                 "heldout.png", "summary.md"):
         assert (tmp_path / name).stat().st_size > 0
     summary = (tmp_path / "summary.md").read_text()
     assert "**Verdict:** not converged after 2 iteration(s)" in summary
@@ -173,3 +181,29 @@ def test_more_iterations_continue_a_finished_run(reference):
     assert stages["iter.002/train"]["n_train"] + stages["iter.002/train"]["n_valid"] == \
         3 + stages["iter.000/label"]["n_labeled"] + stages["iter.001/label"]["n_labeled"]
     assert "after 3 iteration(s)" in out
+
+
+def test_md_init_and_error_trust_levels(tmp_path):
+    """loop.init.mode md (CP2K MD + held-out MD) and trust levels from the model error."""
+    config = make_run(tmp_path)
+    text = config.read_text().replace(
+        "init: {mode: perturb, structures: [box.xyz], n_perturbed: 3, atom_perturb: 0.05}",
+        "init: {structures: [box.xyz], steps: 6, every: 2, skip: 2, heldout_steps: 4}\n"
+        "  trust: {mode: error, lo_factor: 2.0, hi_factor: 5.0, lo_min: 0.01, hi_min: 0.1}"
+    ).replace("max_iterations: 2", "max_iterations: 1").replace("check_frames: 1",
+                                                                  "check_frames: 0")
+    config.write_text(text)
+    rc, out = run(config)
+    assert rc == 0, out
+    stages = journal(config.parent / "run")
+    init = stages["init"]
+    assert (init["mode"], init["n_labeled"], init["n_heldout"]) == ("md", 3, 2)  # 2,4,6 | 2,4
+    trained = stages["iter.000/train"]
+    e = trained["valid_force_rmse"]
+    assert trained["trust_lo"] == pytest.approx(max(0.01, 2 * e))
+    assert trained["trust_hi"] == pytest.approx(max(0.1, 5 * e))
+    assert stages["iter.000/explore"]["trust_lo"] == trained["trust_lo"]
+    assert trained["heldout"]["frames"] == 2
+    held = read_frames(config.parent / "run" / "init" / "heldout.h5")
+    train = read_frames(config.parent / "run" / "init" / "labeled.h5")
+    assert not np.allclose(held["coord"][:24], train["coord"][:24])   # independent runs
