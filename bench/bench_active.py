@@ -134,9 +134,13 @@ def main():
         print(f"active / random force RMSE at equal labels: {f_act / equal:.3f} "
               f"(target <= 0.7)")
     need = labels_to_match(f_act, points)
-    print("labels random selection needs to match active: " +
-          (f"{need:.0f} ({need / n_active:.2f} x)" if need else
-           f"> {points[-1][0]} (not reached within x{args.multiples[-1]:g})"))
+    if points[0][1] <= f_act:
+        text = f"{points[0][0]} or fewer: random selection is as good already"
+    elif need is None:
+        text = f"> {points[-1][0]} (not reached within x{args.multiples[-1]:g})"
+    else:
+        text = f"{need:.0f} ({need / n_active:.2f} x)"
+    print(f"labels random selection needs to match active: {text}")
     print(f"wall {wall:.0f} s")
 
 

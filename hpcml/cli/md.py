@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def md_inputs(cfg, atoms: int | None) -> dict:  # noqa: ANN001
     """What determines the results of ``hpcml md`` (recorded in ``OUT/inputs.json``)."""
-    from hpcml.cli.outputs import file_hash, real_paths
+    from hpcml.cli.outputs import file_hash
+    from hpcml.workflow.rundir import real_paths
 
     data = real_paths(cfg.model_dump(mode="json", exclude={"out", "model"}))
     data["model_sha256"] = file_hash(cfg.model)

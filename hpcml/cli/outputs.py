@@ -80,17 +80,6 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def real_paths(data: Any) -> Any:
-    """``data`` with every string that names an existing path made absolute (symlinks resolved)."""
-    if isinstance(data, dict):
-        return {k: real_paths(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [real_paths(v) for v in data]
-    if isinstance(data, str) and ("/" in data or "." in data) and os.path.exists(data):
-        return os.path.realpath(data)
-    return data
-
-
 def _short(value: Any) -> str:
     """A recorded value for a message (hashes shortened)."""
     text = json.dumps(value)

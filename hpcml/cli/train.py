@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _claim(config, args: argparse.Namespace) -> str:  # noqa: ANN001
     """Rank 0: record or check the training inputs in the output directory."""
-    from hpcml.cli.outputs import claim_output_dir, real_paths
+    from hpcml.cli.outputs import claim_output_dir
+    from hpcml.workflow.rundir import real_paths
 
     inputs = real_paths({
         "model": config.model.model_dump(mode="json"), "type_map": config.data.type_map,

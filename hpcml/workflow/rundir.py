@@ -71,12 +71,12 @@ class RunDir:
         return self.root / "run.json"
 
 
-def _normalised(data: object) -> object:
-    """The config dump with existing paths made absolute and mutable keys removed."""
+def real_paths(data: object) -> object:
+    """``data`` with every string naming an existing path made absolute (symlinks resolved)."""
     if isinstance(data, dict):
-        return {k: _normalised(v) for k, v in data.items()}
+        return {k: real_paths(v) for k, v in data.items()}
     if isinstance(data, list):
-        return [_normalised(v) for v in data]
+        return [real_paths(v) for v in data]
     if isinstance(data, str) and ("/" in data or "." in data) and os.path.exists(data):
         return os.path.realpath(data)
     return data
@@ -84,7 +84,7 @@ def _normalised(data: object) -> object:
 
 def config_fingerprint(config_dump: dict) -> dict:
     """The part of a config dump that must match to continue a run directory."""
-    data = _normalised(json.loads(json.dumps(config_dump)))
+    data = real_paths(json.loads(json.dumps(config_dump)))
     for section, key in MUTABLE_KEYS:
         data.get(section, {}).pop(key, None)
     return data
