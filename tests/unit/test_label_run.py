@@ -153,7 +153,7 @@ def test_cli_bad_input_exit_2(tmp_path, boxes, capsys):
     nocell.arrays["cell"][:] = 0
     write_frames(tmp_path / "nocell.h5", nocell)
     assert main(["label", str(cfg), "--candidates", str(tmp_path / "nocell.h5")]) == 2
-    assert "have no cell" in capsys.readouterr().err
+    assert "frame 0: the cell is zero" in capsys.readouterr().err
     assert main(["label", str(tmp_path / "empty.yaml")]) == 2
 
 
