@@ -31,15 +31,16 @@ from hpcml.io import Frames
 from hpcml.io.store import read_frames
 from hpcml.label import label_frames
 from hpcml.parallel import Context
+from hpcml.workflow.journal import Journal
 
 
-def explored_pool(run: Path, journal: dict) -> Frames:
+def explored_pool(run: Path, journal: Journal) -> Frames:
     """Trajectory frames of every explored iteration, below that iteration's trust_hi."""
     from hpcml.explore.md import MAX_DEVI_F, drop_restart_repeats, read_devi
 
     parts = []
     for it in sorted(run.glob("iter.*/01.explore")):
-        hi = journal.get(f"{it.parent.name}/explore", {}).get("trust_hi", np.inf)
+        hi = journal.summary(f"{it.parent.name}/explore").get("trust_hi", np.inf)
         for traj in sorted(it.glob("walker_*/traj.h5")):
             frames = drop_restart_repeats(read_frames(traj))
             devi = read_devi(traj.with_name("devi.out"))
@@ -50,18 +51,6 @@ def explored_pool(run: Path, journal: dict) -> Frames:
     pool = Frames.concat(parts)
     return Frames(pool.type_map, {k: v for k, v in pool.arrays.items()
                                   if k in ("natoms", "cell", "coord", "atype")})
-
-
-def done_stages(run: Path) -> dict:
-    stages = {}
-    for line in (run / "journal.jsonl").read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if rec.get("event") == "done":
-            stages[rec["stage"]] = rec["summary"]
-    return stages
 
 
 def train_and_test(ctx, config, spec, systems, out, steps, models, heldout):
@@ -95,7 +84,7 @@ def main():
     run = args.run.resolve()
     config = parse_config(json.loads((run / "run.json").read_text())["config"])
     spec = model_spec(config)
-    journal = done_stages(run)
+    journal = Journal(run, writable=False)
     heldout = run / "init" / "heldout.h5"
     active = sorted(run.glob("iter.*/02.label/labeled.h5"))
     n_active = sum(len(read_frames(p)) for p in active)

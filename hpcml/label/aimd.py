@@ -240,20 +240,21 @@ def run_aimd(launch: Launch, template: CP2KTemplate, task: AimdTask, directory: 
 
 
 def run_aimd_tasks(ctx: Context, launch: Launch, template: CP2KTemplate,
-                   tasks: list[AimdTask], workdir: Path, cell: np.ndarray, coord: np.ndarray,
-                   types: np.ndarray, type_map: list[str]) -> list[Frames]:
+                   tasks: list[AimdTask], workdir: Path,
+                   starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   type_map: list[str]) -> list[Frames]:
     """Run ``tasks`` dealt round-robin over the ranks (collective); frames of each, in order.
 
-    Every rank returns the full list (rank ``k`` runs tasks ``k, k + N, ...``);
-    an error on any rank is raised on all.
+    ``starts[k]`` is task k's start structure: cell (3, 3) A, coord (n, 3) A,
+    types (n,).  Every rank returns the full list (rank ``r`` runs tasks
+    ``r, r + N, ...``); an error on any rank is raised on all.
     """
     from hpcml.io.store import read_frames
     from hpcml.parallel import collective_call
 
     def mine() -> None:
         for k in range(ctx.rank, len(tasks), ctx.size):
-            run_aimd(launch, template, tasks[k], workdir / tasks[k].name, cell, coord, types,
-                     type_map)
+            run_aimd(launch, template, tasks[k], workdir / tasks[k].name, *starts[k], type_map)
 
     collective_call(ctx, mine)
     ctx.comm.barrier()

@@ -11,6 +11,7 @@ the store atomically or append to it, the provenance sidecar and the exports).
 from __future__ import annotations
 
 import collections
+import copy
 import hashlib
 import json
 import logging
@@ -27,7 +28,7 @@ from hpcml.config.label import LabelSection
 from hpcml.errors import DataError, UserError
 from hpcml.io import Frames
 from hpcml.io.lock import DirLock
-from hpcml.label.cp2k.input import CP2KTemplate, check_cells
+from hpcml.label.cp2k.input import CP2KTemplate, check_cells, deep_merge
 from hpcml.label.cp2k.program import CP2KNotFoundError, CP2KProgram, find_cp2k
 from hpcml.label.markers import check_workdir_inputs, done_tasks, marker_state, task_key
 from hpcml.label.markers import read_marker as read_marker
@@ -90,19 +91,33 @@ def _keys(frames: Frames, input_hash: str, virial: bool) -> list[str]:
             for s in _structures(frames, range(frames.n_frames))]
 
 
+def load_labeler(section: LabelSection, elements: list[str],
+                 patch: dict | None = None) -> tuple[CP2KProgram, CP2KTemplate]:
+    """Rank 0: the CP2K binary and the checked template (``patch`` merged over it).
+
+    Raises
+    ------
+    UserError
+        For a missing CP2K, a bad template or ``elements`` without parameters.
+    """
+    program = find_cp2k(section.cp2k)
+    template = CP2KTemplate.load(section.template or builtin_template_path(),
+                                 program.xml_spec())
+    source = template.source if section.template else "built-in GFN1-xTB (inputs/cp2k/xtb.inp)"
+    tree = deep_merge(copy.deepcopy(template.tree), dict(patch)) if patch else template.tree
+    if patch or section.template is None:
+        template = CP2KTemplate.from_tree(tree, source, template.xmlspec)
+    template.check_elements(elements, program.data_dir)
+    return program, template
+
+
 def _prepare(section: LabelSection, frames: Frames, candidates: str) -> Plan:
     """Rank 0: find CP2K, load and check the template, check cells, list pending tasks."""
     if frames.n_frames == 0:
         raise DataError("no candidate frames to label")
     check_cells(frames["cell"])
-    program = find_cp2k(section.cp2k)
-    template = CP2KTemplate.load(section.template or builtin_template_path(),
-                                 program.xml_spec())
-    if section.template is None:
-        template = CP2KTemplate.from_tree(template.tree, "built-in GFN1-xTB "
-                                          "(inputs/cp2k/xtb.inp)", template.xmlspec)
     used = sorted({frames.type_map[t] for t in np.unique(frames["atype"])})
-    template.check_elements(used, program.data_dir)
+    program, template = load_labeler(section, used)
     load_profile(section.profile)
     check_workdir_inputs(Path(section.workdir), {
         "frames_sha256": _frames_hash(frames), "input_hash": template.text_hash,

@@ -74,18 +74,25 @@ def frame_order(n_frames: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n_frames)
 
 
-def mixed_pick(k: int, seed: int, n_frames: int, new: tuple[int, ...], old_ratio: float) -> int:
+def mixing_pools(n_frames: int, new: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(old, new) training-frame indices for :func:`mixed_pick`."""
+    is_new = np.zeros(n_frames, bool)
+    is_new[list(new)] = True
+    return np.flatnonzero(~is_new), np.flatnonzero(is_new)
+
+
+def mixed_pick(k: int, seed: int, pools: tuple[np.ndarray, np.ndarray],
+               old_ratio: float) -> int:
     """Frame of draw ``k`` when old frames are drawn with probability ``old_ratio``.
 
-    DP-GEN's ``training_reuse_old_ratio``: the new frames (``new``) share
-    ``1 - old_ratio`` of the draws, the rest of the frames ``old_ratio``;
-    within each group uniformly.  Deterministic in ``(seed, k)``, so a
-    restarted run draws the same frames.
+    DP-GEN's ``training_reuse_old_ratio``: the new frames (``pools[1]``)
+    share ``1 - old_ratio`` of the draws, the old ones (``pools[0]``)
+    ``old_ratio``; within each group uniformly.  Deterministic in
+    ``(seed, k)``, so a restarted run draws the same frames.
     """
     rng = np.random.default_rng([seed, 7, k])
-    new_set = set(new)
-    old = [i for i in range(n_frames) if i not in new_set]
-    pool = old if (old and (not new or rng.random() < old_ratio)) else list(new)
+    old, new = pools
+    pool = old if (old.size and (not new.size or rng.random() < old_ratio)) else new
     return int(pool[rng.integers(len(pool))])
 
 
@@ -121,6 +128,8 @@ class Trainer:
         self.step = 0
         self.step_seconds: list[float] = []     # wall time of each step of this process
         self._cache: dict[int, TrainBatch] = {}
+        self._pools = mixing_pools(len(train), options.new_frames) \
+            if options.old_ratio is not None else None
 
     # -- data ------------------------------------------------------------------
     def _frames_for(self, step: int) -> list[int]:
@@ -129,9 +138,8 @@ class Trainer:
         first = step * per_step + self.ctx.rank * self.opt.batch_size
         picks = []
         for k in range(first, first + self.opt.batch_size):
-            if self.opt.old_ratio is not None:
-                picks.append(mixed_pick(k, self.opt.seed, n, self.opt.new_frames,
-                                        self.opt.old_ratio))
+            if self._pools is not None:
+                picks.append(mixed_pick(k, self.opt.seed, self._pools, self.opt.old_ratio))
                 continue
             epoch, pos = divmod(k, n)
             picks.append(int(frame_order(n, self.opt.seed, epoch)[pos]))

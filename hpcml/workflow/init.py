@@ -53,7 +53,7 @@ def md_tasks(init: InitSection, n_structures: int, seed: int) -> list[tuple[int,
             common = {"temperature": temp, "dt": init.dt, "every": init.every, "tau": init.tau,
                       "start_temperature": init.start_factor * temp}
             tasks.append((s, AimdTask(name=f"train_{s}_{temp:g}K", steps=init.steps,
-                                      skip=min(init.skip, init.steps), seed=base,
+                                      skip=init.skip, seed=base,
                                       **common), "train"))
             if init.heldout_steps:
                 tasks.append((s, AimdTask(name=f"heldout_{s}_{temp:g}K",
@@ -69,40 +69,25 @@ def md_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list
     from hpcml.io import Frames
     from hpcml.io.store import write_frames
     from hpcml.label.aimd import Launch, run_aimd_tasks
-    from hpcml.label.cp2k.input import CP2KTemplate, deep_merge
-    from hpcml.label.cp2k.program import find_cp2k
+    from hpcml.label.driver import check_labeler, load_labeler
     from hpcml.label.profiles import load_profile
-    from hpcml.label.templates import builtin_template_path
 
     structures = init_structures(init, type_map)
     tasks = md_tasks(init, len(structures), seed)
-
-    def prepare() -> tuple:
-        program = find_cp2k(label.cp2k)
-        template = CP2KTemplate.load(label.template or builtin_template_path(),
-                                     program.xml_spec())
-        tree = deep_merge(template.tree, dict(init.template_patch)) if init.template_patch \
-            else template.tree
-        template = CP2KTemplate.from_tree(tree, template.source, template.xmlspec)
-        used = sorted({type_map[t] for s in structures for t in np.unique(s.types)})
-        template.check_elements(used, program.data_dir)
-        return program, template
-
-    program, template = root_call(ctx, prepare)
+    used = sorted({type_map[t] for s in structures for t in np.unique(s.types)})
+    program, template = root_call(ctx, load_labeler, label, used, init.template_patch)
+    check_labeler(ctx, program)
     launch = Launch(program.path, load_profile(label.profile), label.ranks_per_task,
                     label.threads_per_task, label.timeout)
     _log.info("init: %d CP2K MD run(s) (%s) of %d step(s) at %s K on %d rank(s)", len(tasks),
               template.method, init.steps, init.temperatures, ctx.size)
+    starts = [(structures[s].cell, structures[s].positions, structures[s].types)
+              for s, _, _ in tasks]
+    results = run_aimd_tasks(ctx, launch, template, [t for _, t, _ in tasks], out / "md",
+                             starts, type_map)
     frames: dict[str, list[Frames]] = {"train": [], "heldout": []}
-    by_structure: dict[int, list] = {}
-    for s, task, role in tasks:
-        by_structure.setdefault(s, []).append((task, role))
-    for s, items in by_structure.items():
-        st = structures[s]
-        results = run_aimd_tasks(ctx, launch, template, [t for t, _ in items], out / "md",
-                                 st.cell, st.positions, st.types, type_map)
-        for (_, role), part in zip(items, results):
-            frames[role].append(part)
+    for (_, _, role), part in zip(tasks, results):
+        frames[role].append(part)
 
     def write() -> dict:
         summary = {}

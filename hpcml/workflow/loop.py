@@ -200,8 +200,7 @@ class Loop:
             raise ConfigError("no training data: give data.systems or loop.init.structures")
         result = train_ensemble(self.ctx, self.spec, cfg, systems, "auto",
                                 out=self.dirs.train(i), init=init,
-                                old_ratio=None if old is None or i == 0 else
-                                (old, self.new_systems(i)))
+                                old_ratio=None if old is None else (old, self.new_systems(i)))
         if not self.ctx.is_root:
             return {}
         valid_f = float(np.mean([m.get("rmse_f", np.nan) for m in result["metrics"]]))
@@ -311,7 +310,6 @@ class Loop:
 
         from hpcml.io.store import read_frames, write_frames
         from hpcml.label import label_frames
-        from hpcml.train.evaluate import test_model
 
         loop, out = self.config.loop, self.dirs.check(last)
 
@@ -338,9 +336,7 @@ class Loop:
         check = {"iteration": last, "sampled": n, "n_labeled": result.n_labeled,
                  "n_failed": result.n_failed}
         if self.ctx.is_root and result.n_labeled:
-            _, overall = test_model(self.dirs.train(last) / "ensemble.pt", [out / "labeled.h5"])
-            check.update({k: overall[k] for k in ("energy_rmse_per_atom_meV",
-                                                  "force_rmse_eV_per_A", "force_mae_eV_per_A")})
+            check.update(_test(self.dirs.train(last) / "ensemble.pt", out / "labeled.h5"))
             (out / "result.json").write_text(json.dumps(check, indent=1) + "\n")
             _log.info("check: final ensemble on %d unseen explored frame(s): energy %.2f "
                       "meV/atom, force %.3f eV/A", result.n_labeled,

@@ -31,7 +31,7 @@ def md_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("aimd")
     launch = Launch(program.path, load_profile("local"), timeout=300)
     frames = run_aimd_tasks(Context.create(serial=True), launch, template, [task], out,
-                            f["cell"], f["coord"], f["atype"], box.type_map)[0]
+                            [(f["cell"], f["coord"], f["atype"])], box.type_map)[0]
     return out, task, frames, box, launch, template
 
 
@@ -75,7 +75,7 @@ def test_finished_task_is_not_run_again(md_run):
     stamp = log.stat().st_mtime_ns
     f = box.frame(0)
     again = run_aimd_tasks(Context.create(serial=True), launch, template, [task], out,
-                           f["cell"], f["coord"], f["atype"], box.type_map)[0]
+                           [(f["cell"], f["coord"], f["atype"])], box.type_map)[0]
     assert log.stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(again["force"], frames["force"])
 
@@ -117,4 +117,16 @@ def test_failing_cp2k_names_the_reason(tmp_path):
     task = AimdTask("t", 300.0, 4, 0.5, 2, 0, 5, 20.0)
     with pytest.raises(AimdError, match="CP2K MD failed: .*"):
         run_aimd_tasks(Context.create(serial=True), launch, broken, [task], tmp_path,
-                       f["cell"], f["coord"], f["atype"], box.type_map)
+                       [(f["cell"], f["coord"], f["atype"])], box.type_map)
+
+
+def test_load_labeler_merges_a_patch_into_a_copy():
+    from hpcml.label.driver import load_labeler
+
+    section = parse_config({"label": {}}).label
+    patch = {"force_eval": {"dft": {"scf": {"eps_scf": 1e-6}}}}
+    _, patched = load_labeler(section, ["O", "H"], patch)
+    _, plain = load_labeler(section, ["O", "H"])
+    assert patched.dft["scf"]["eps_scf"] == 1e-6 and plain.dft["scf"]["eps_scf"] == 1e-7
+    assert patched.text_hash != plain.text_hash
+    assert patched.source == plain.source == "built-in GFN1-xTB (inputs/cp2k/xtb.inp)"

@@ -9,7 +9,7 @@ from hpcml.config.loop import InitSection, LoopSection, TrustSection
 from hpcml.errors import ConfigError
 from hpcml.explore.job import run_md
 from hpcml.parallel import Context
-from hpcml.train.trainer import mixed_pick
+from hpcml.train.trainer import mixed_pick, mixing_pools
 from hpcml.workflow.loop import spread_selection
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -56,13 +56,14 @@ def test_init_modes_reject_the_other_modes_keys():
 
 def test_old_ratio_mixing_draws_old_frames_at_the_given_rate():
     new = (7, 8, 9)
-    picks = np.array([mixed_pick(k, 3, 10, new, 0.25) for k in range(4000)])
+    pools = mixing_pools(10, new)
+    picks = np.array([mixed_pick(k, 3, pools, 0.25) for k in range(4000)])
     old_share = np.isin(picks, new, invert=True).mean()
     assert abs(old_share - 0.25) < 0.03
     assert set(picks) == set(range(10))                 # every frame is drawn
-    again = [mixed_pick(k, 3, 10, new, 0.25) for k in range(50)]
+    again = [mixed_pick(k, 3, pools, 0.25) for k in range(50)]
     assert again == picks[:50].tolist()                 # deterministic (exact restarts)
-    assert {mixed_pick(k, 3, 4, (), 0.5) for k in range(200)} == {0, 1, 2, 3}  # no new
+    assert {mixed_pick(k, 3, mixing_pools(4, ()), 0.5) for k in range(200)} == {0, 1, 2, 3}
 
 
 def test_spread_selection_covers_the_deviation_range():
