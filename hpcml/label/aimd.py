@@ -35,7 +35,7 @@ from hpcml.label.cp2k.parse import HARTREE_BOHR_EV_ANG, HARTREE_EV
 from hpcml.label.process import describe_exit, run_child
 
 if TYPE_CHECKING:
-    from hpcml.label.profiles import LaunchProfile
+    from hpcml.label.runner import RunSettings
     from hpcml.parallel import Context
 
 _log = logging.getLogger(__name__)
@@ -186,21 +186,14 @@ def read_aimd(directory: Path, task: AimdTask, cell: np.ndarray, types: np.ndarr
         "frame_id": steps[keep]})
 
 
-@dataclass(frozen=True)
-class Launch:
-    """How a CP2K MD run is started: the label section's launch profile and sizes."""
-
-    cp2k: str
-    profile: LaunchProfile
-    ranks: int = 1
-    threads: int = 1
-    timeout: float = 3600.0
-
-
-def run_aimd(launch: Launch, template: CP2KTemplate, task: AimdTask, directory: Path,
+def run_aimd(launch: RunSettings, template: CP2KTemplate, task: AimdTask, directory: Path,
              cell: np.ndarray, coord: np.ndarray, types: np.ndarray,
              type_map: list[str]) -> Frames:
-    """Run one task in a fresh ``directory`` (unless done there); its labeled frames."""
+    """Run one task in a fresh ``directory`` (unless done there); its labeled frames.
+
+    ``launch`` gives the binary, launch profile, ranks, threads and timeout
+    (the label section's; its retry and scratch settings do not apply).
+    """
     from hpcml.io.store import read_frames, write_frames
 
     done = directory / "done.json"
@@ -239,7 +232,7 @@ def run_aimd(launch: Launch, template: CP2KTemplate, task: AimdTask, directory: 
     return frames
 
 
-def run_aimd_tasks(ctx: Context, launch: Launch, template: CP2KTemplate,
+def run_aimd_tasks(ctx: Context, launch: RunSettings, template: CP2KTemplate,
                    tasks: list[AimdTask], workdir: Path,
                    starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                    type_map: list[str]) -> list[Frames]:

@@ -68,17 +68,18 @@ def md_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list
     """CP2K MD initial data and held-out set (collective); the stage summary."""
     from hpcml.io import Frames
     from hpcml.io.store import write_frames
-    from hpcml.label.aimd import Launch, run_aimd_tasks
+    from hpcml.label.aimd import run_aimd_tasks
     from hpcml.label.driver import check_labeler, load_labeler
     from hpcml.label.profiles import load_profile
+    from hpcml.label.runner import RunSettings
 
     structures = init_structures(init, type_map)
     tasks = md_tasks(init, len(structures), seed)
     used = sorted({type_map[t] for s in structures for t in np.unique(s.types)})
     program, template = root_call(ctx, load_labeler, label, used, init.template_patch)
     check_labeler(ctx, program)
-    launch = Launch(program.path, load_profile(label.profile), label.ranks_per_task,
-                    label.threads_per_task, label.timeout)
+    launch = RunSettings(program.path, load_profile(label.profile), label.ranks_per_task,
+                         label.threads_per_task, label.timeout)
     _log.info("init: %d CP2K MD run(s) (%s) of %d step(s) at %s K on %d rank(s)", len(tasks),
               template.method, init.steps, init.temperatures, ctx.size)
     starts = [(structures[s].cell, structures[s].positions, structures[s].types)

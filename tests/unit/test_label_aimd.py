@@ -7,10 +7,11 @@ import pytest
 
 from hpcml.config import parse_config
 from hpcml.label import label_frames
-from hpcml.label.aimd import AimdError, AimdTask, Launch, read_aimd, run_aimd_tasks, scf_unconverged
+from hpcml.label.aimd import AimdError, AimdTask, read_aimd, run_aimd_tasks, scf_unconverged
 from hpcml.label.cp2k.input import CP2KTemplate
 from hpcml.label.cp2k.program import find_cp2k
 from hpcml.label.profiles import load_profile
+from hpcml.label.runner import RunSettings
 from hpcml.label.samples import water_box
 from hpcml.label.templates import builtin_template_path
 from hpcml.parallel import Context
@@ -29,7 +30,7 @@ def md_run(tmp_path_factory):
     task = AimdTask("t", temperature=300.0, steps=6, dt=0.5, every=2, skip=2, seed=5, tau=20.0,
                     start_temperature=600.0)
     out = tmp_path_factory.mktemp("aimd")
-    launch = Launch(program.path, load_profile("local"), timeout=300)
+    launch = RunSettings(program.path, load_profile("local"), timeout=300)
     frames = run_aimd_tasks(Context.create(serial=True), launch, template, [task], out,
                             [(f["cell"], f["coord"], f["atype"])], box.type_map)[0]
     return out, task, frames, box, launch, template
@@ -109,7 +110,7 @@ def test_failing_cp2k_names_the_reason(tmp_path):
     template = CP2KTemplate.load(builtin_template_path(), program.xml_spec())
     box = water_box(4, 0)
     f = box.frame(0)
-    launch = Launch(program.path, load_profile("local"), timeout=300)
+    launch = RunSettings(program.path, load_profile("local"), timeout=300)
     broken = CP2KTemplate.from_tree(
         {**template.tree, "force_eval": {**template.tree["force_eval"],
                                          "dft": {**template.dft, "charge": 1}}},
