@@ -152,8 +152,9 @@ def input_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
               (("label", "candidates"), label.candidates), (("label", "template"), label.template)]
     found += [(("md", "walkers", k, "structure"), w.structure) for k, w in enumerate(md.walkers)]
     if loop.init is not None:
-        found += [(("loop", "init", "structures", i), p)
-                  for i, p in enumerate(loop.init.structures)]
+        for key in ("structures", "heldout_structures"):
+            found += [(("loop", "init", key, i), p)
+                      for i, p in enumerate(getattr(loop.init, key))]
     for s, stage in enumerate(loop.schedule):
         found += [(("loop", "schedule", s, "structures", i), p)
                   for i, p in enumerate(stage.structures)]

@@ -32,8 +32,9 @@ class InitSection(Section):
 
     ``mode: md`` runs, per temperature, one CP2K NVT MD from the structure
     whose frames (every ``every`` steps after ``skip``) are training data,
-    and one independent MD (another seed) whose frames form the held-out
-    set that every iteration's ensemble is tested on and never trained on.
+    and one independent MD (another seed, from ``heldout_structures`` when
+    given) whose frames form the held-out set that every iteration's
+    ensemble is tested on and never trained on.
     ``mode: perturb`` labels ``n_perturbed`` strained and displaced copies.
     """
 
@@ -57,6 +58,10 @@ class InitSection(Section):
     heldout_steps: int = Field(
         100, ge=0, description="md: steps of the independent held-out run per temperature "
         "(0: no held-out set)")
+    heldout_structures: list[InputPath] = Field(
+        default_factory=list, description="md: start structures of the held-out runs (empty: "
+        "the training structures, with another seed); give other configurations so that the "
+        "held-out frames are not near copies of the training frames")
     template_patch: dict = Field(
         default_factory=dict, description="md: nested CP2K keys merged over the label "
         "template for the MD runs (e.g. {force_eval: {dft: {scf: {eps_scf: 1.0e-6}}}})")
@@ -74,7 +79,7 @@ class InitSection(Section):
             raise ValueError(f"temperatures must be positive (got {bad})")
         other = {"md": ("n_perturbed", "cell_perturb", "atom_perturb"),
                  "perturb": ("temperatures", "steps", "dt", "every", "skip", "tau", "start_factor",
-                             "heldout_steps", "template_patch")}[self.mode]
+                             "heldout_steps", "heldout_structures", "template_patch")}[self.mode]
         stray = sorted(k for k in set(other) & self.model_fields_set
                        if getattr(self, k) != type(self).model_fields[k].get_default(
                            call_default_factory=True))

@@ -34,33 +34,44 @@ _log = logging.getLogger(__name__)
 HELDOUT_SEED = 7919
 
 
-def init_structures(init: InitSection, type_map: list[str]) -> list[Structure]:
-    """The replicated start structures of ``init``."""
+def init_structures(init: InitSection, type_map: list[str],
+                    paths: list | None = None) -> list[Structure]:
+    """The replicated start structures of ``init`` (or of ``paths``)."""
     from hpcml.explore.system import load_structure
 
     return [load_structure(p, 0, type_map).replicate(tuple(init.replicate))
-            for p in init.structures]
+            for p in (init.structures if paths is None else paths)]
 
 
-def md_tasks(init: InitSection, n_structures: int, seed: int) -> list[tuple[int, object, str]]:
-    """(structure index, AimdTask, role) of every init MD run; role is train or heldout."""
+def md_tasks(init: InitSection, n_structures: int, seed: int,
+             n_heldout: int | None = None) -> list[tuple[int, object, str]]:
+    """(structure index, AimdTask, role) of every init MD run; role is train or heldout.
+
+    Held-out runs start from structure ``s`` of the held-out list
+    (``n_heldout`` of them; None: the training structures).
+    """
     from hpcml.label.aimd import AimdTask
 
     tasks = []
     for s in range(n_structures):
         for k, temp in enumerate(init.temperatures):
-            base = 1 + seed * 1000 + 100 * s + k
-            common = {"temperature": temp, "dt": init.dt, "every": init.every, "tau": init.tau,
-                      "start_temperature": init.start_factor * temp}
             tasks.append((s, AimdTask(name=f"train_{s}_{temp:g}K", steps=init.steps,
-                                      skip=init.skip, seed=base,
-                                      **common), "train"))
-            if init.heldout_steps:
-                tasks.append((s, AimdTask(name=f"heldout_{s}_{temp:g}K",
-                                          steps=init.heldout_steps,
-                                          skip=min(init.skip, init.heldout_steps),
-                                          seed=base + HELDOUT_SEED, **common), "heldout"))
+                                      skip=init.skip, seed=1 + seed * 1000 + 100 * s + k,
+                                      **_md_common(init, temp)), "train"))
+    if not init.heldout_steps:
+        return tasks
+    for s in range(n_structures if n_heldout is None else n_heldout):
+        for k, temp in enumerate(init.temperatures):
+            tasks.append((s, AimdTask(name=f"heldout_{s}_{temp:g}K", steps=init.heldout_steps,
+                                      skip=min(init.skip, init.heldout_steps),
+                                      seed=1 + seed * 1000 + 100 * s + k + HELDOUT_SEED,
+                                      **_md_common(init, temp)), "heldout"))
     return tasks
+
+
+def _md_common(init: InitSection, temp: float) -> dict:
+    return {"temperature": temp, "dt": init.dt, "every": init.every, "tau": init.tau,
+            "start_temperature": init.start_factor * temp}
 
 
 def md_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list[str],
@@ -74,16 +85,19 @@ def md_init(ctx: Context, init: InitSection, label: LabelSection, type_map: list
     from hpcml.label.runner import RunSettings
 
     structures = init_structures(init, type_map)
-    tasks = md_tasks(init, len(structures), seed)
-    used = sorted({type_map[t] for s in structures for t in np.unique(s.types)})
+    heldout = init_structures(init, type_map, init.heldout_structures) \
+        if init.heldout_structures else structures
+    tasks = md_tasks(init, len(structures), seed, len(heldout))
+    used = sorted({type_map[t] for s in structures + heldout for t in np.unique(s.types)})
     program, template = root_call(ctx, load_labeler, label, used, init.template_patch)
     check_labeler(ctx, program)
     launch = RunSettings(program.path, load_profile(label.profile), label.ranks_per_task,
                          label.threads_per_task, label.timeout)
     _log.info("init: %d CP2K MD run(s) (%s) of %d step(s) at %s K on %d rank(s)", len(tasks),
               template.method, init.steps, init.temperatures, ctx.size)
-    starts = [(structures[s].cell, structures[s].positions, structures[s].types)
-              for s, _, _ in tasks]
+    pick = {"train": structures, "heldout": heldout}
+    starts = [(pick[role][s].cell, pick[role][s].positions, pick[role][s].types)
+              for s, _, role in tasks]
     results = run_aimd_tasks(ctx, launch, template, [t for _, t, _ in tasks], out / "md",
                              starts, type_map)
     frames: dict[str, list[Frames]] = {"train": [], "heldout": []}

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hpcml.explore.perturb import water_box
+from hpcml.explore.system import load_structure
 from hpcml.io import Frames
+from hpcml.io.extxyz import write_extxyz
 from hpcml.io.store import read_frames
 from hpcml.testing.loop import make_run
 
@@ -184,11 +187,16 @@ def test_more_iterations_continue_a_finished_run(reference):
 
 
 def test_md_init_and_error_trust_levels(tmp_path):
-    """loop.init.mode md (CP2K MD + held-out MD) and trust levels from the model error."""
+    """loop.init.mode md (CP2K MD + held-out MD from its own structure), error trust levels."""
     config = make_run(tmp_path)
+    other = water_box(2, seed=11)
+    write_extxyz(Frames(other.type_map, {"natoms": [other.n_atoms], "cell": other.cell[None],
+                                         "coord": other.positions, "atype": other.types}),
+                 tmp_path / "other.xyz")
     text = config.read_text().replace(
         "init: {mode: perturb, structures: [box.xyz], n_perturbed: 3, atom_perturb: 0.05}",
-        "init: {structures: [box.xyz], steps: 6, every: 2, skip: 2, heldout_steps: 4}\n"
+        "init: {structures: [box.xyz], heldout_structures: [other.xyz], steps: 6, every: 2, "
+        "skip: 2, heldout_steps: 4}\n"
         "  trust: {mode: error, lo_factor: 2.0, hi_factor: 5.0, lo_min: 0.01, hi_min: 0.1}"
     ).replace("max_iterations: 2", "max_iterations: 1").replace("check_frames: 1",
                                                                   "check_frames: 0")
@@ -207,3 +215,6 @@ def test_md_init_and_error_trust_levels(tmp_path):
     held = read_frames(config.parent / "run" / "init" / "heldout.h5")
     train = read_frames(config.parent / "run" / "init" / "labeled.h5")
     assert not np.allclose(held["coord"][:24], train["coord"][:24])   # independent runs
+    start = (config.parent / "run" / "init" / "md" / "heldout_0_300K" / "cp2k.inp").read_text()
+    x, y, z = load_structure(tmp_path / "other.xyz", 0, ["O", "H"]).positions[0]
+    assert f"{x:.10f} {y:.10f} {z:.10f}" in start       # the held-out run's own start
