@@ -21,6 +21,27 @@ def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) 
     )
 
 
+def count(text: str) -> int:
+    """A whole number given as ``1000000`` or ``1e6`` (an argparse type).
+
+    Range checks are the config's (``--nx 0`` reaches them and is named there).
+
+    >>> count("1e6"), count("-3")
+    (1000000, -3)
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
+
+
 @contextmanager
 def parallel_job(args: argparse.Namespace, config: HpcmlConfig) -> Iterator[Context]:
     """Build the job's Context, set threads and logging, abort all ranks on error.

@@ -18,17 +18,18 @@ import argparse
 import json
 from pathlib import Path
 
-from hpcml.cli.common import add_config_argument
+from hpcml.cli.common import add_config_argument, count
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
     """The overrides of the config (also re-parsed from the words after CONFIG)."""
     parser.add_argument("--knudsen", type=float, default=None, metavar="EPS",
                         help="Knudsen number (kinetic.knudsen)")
-    parser.add_argument("--nx", type=int, default=None, metavar="N",
+    parser.add_argument("--nx", type=count, default=None, metavar="N",
                         help="cells in x (kinetic.nx)")
-    parser.add_argument("--nv", type=int, default=None, metavar="N",
-                        help="velocity points per direction (kinetic.velocity.n)")
+    parser.add_argument("--nv", type=count, default=None, metavar="N",
+                        help="velocity points per direction (kinetic.velocity.n; default "
+                        "from the Knudsen number)")
     parser.add_argument("--t-end", type=float, default=None, metavar="T",
                         help="final time (kinetic.t_end)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
@@ -91,11 +92,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"hpcml kinetic: t = {s.t:.6g} / {cfg.t_end:g}, {s.steps} steps, "
                       f"max conservation drift {drift:.2e}", flush=True)
 
-        summary = run_kinetic(ctx, cfg, petsc, source=str(args.config), progress=progress)
+        names = {key: f"--{key}" for key in ("nx", "nv") if getattr(args, key) is not None}
+        summary = run_kinetic(ctx, cfg, petsc, source=str(args.config), progress=progress,
+                              names=names)
         if ctx.is_root:
             c = summary["conservation"]
             print(f"hpcml kinetic: {cfg.collision} eps={cfg.knudsen:g} nx={cfg.nx} "
-                  f"{cfg.velocity.mode} nv={cfg.velocity.n} (dof {summary['dof']}) on "
+                  f"{cfg.velocity.mode} nv={summary['nv']} (dof {summary['dof']}) on "
                   f"{summary['ranks']} rank(s): {summary['steps']} steps to t = "
                   f"{summary['t']:.6g} in {summary['wall_s']:.2f} s, "
                   f"{summary['cell_velocity_updates_per_s']:.3g} cell-velocity updates/s; "
@@ -104,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
                   f"collision {summary['kernels']['collision']}; moments in {summary['out']}")
             if args.json:
                 keys = ("cell_velocity_updates_per_s", "conservation", "steps", "t", "wall_s",
-                        "ranks", "nx", "dof", "vmax", "out", "stopped", "kernels")
+                        "ranks", "nx", "nv", "dof", "vmax", "out", "stopped", "kernels")
                 print(json.dumps({k: summary[k] for k in keys}))
     return 0

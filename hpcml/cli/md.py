@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hpcml.cli.common import add_config_argument
+from hpcml.cli.common import add_config_argument, count
 from hpcml.cli.outputs import add_output_options
 
 #: what ``hpcml md`` writes in its output directory (deleted by --force)
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the MD options (each overrides the config)."""
     add_config_argument(parser)
     parser.add_argument("--model", type=Path, default=None, help="ensemble.pt (md.model)")
-    parser.add_argument("--atoms", type=int, default=None,
+    parser.add_argument("--atoms", type=count, default=None,
                         help="replicate the start cell to this many atoms (e.g. 192, 1536)")
     parser.add_argument("--steps", type=int, default=None, help="MD steps per walker")
     parser.add_argument("--out", type=Path, default=None, help="output directory")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the ensemble and run the walkers."""
     from hpcml.cli.common import parallel_job
     from hpcml.explore.forces import torch_threads
-    from hpcml.explore.job import run_md, walker_structure
+    from hpcml.explore.job import check_md_memory, run_md, walker_structure
     from hpcml.molecular.committee import Committee
     from hpcml.parallel import root_call
 
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     with parallel_job(args, config) as ctx:
         torch_threads(config.parallel.threads_per_rank)
         committee = Committee.load(cfg.model)
+        check_md_memory(ctx, cfg, committee, args.atoms)   # before replicating the cells
         for k in range(len(cfg.walkers)):   # bad structures or --atoms before the record
             walker_structure(cfg, k, committee.type_map, args.atoms)
         root_call(ctx, _claim, cfg, args)

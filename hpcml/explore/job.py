@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hpcml.explore.md import STORE_KEYS, Walker, WalkerResult
 from hpcml.explore.system import Structure, load_structure, replicas_for
 from hpcml.io import Frames
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from hpcml.config.md import MdSection
     from hpcml.molecular.committee import Committee
     from hpcml.parallel import Context
+    from hpcml.parallel.memory import Estimate
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +43,82 @@ def walker_structure(cfg: MdSection, k: int, type_map: list[str],
     base = load_structure(path, walker.frame, type_map)
     reps = replicas_for(atoms, base.n_atoms) if atoms else tuple(cfg.replicate)
     return base.replicate(reps)
+
+
+def memory_estimate(cfg: MdSection, committee: Committee, atoms: int | None = None,
+                    ranks: int = 1) -> tuple[Estimate, int, int]:
+    """Bytes one of ``ranks`` ranks will hold for the walkers of ``cfg``.
+
+    Computed from the start cells before replication: nothing large is allocated.
+
+    Returns
+    -------
+    tuple
+        The :class:`~hpcml.parallel.memory.Estimate`, the atoms of the largest
+        walker and those of its start cell.
+    """
+    from hpcml.parallel.memory import Estimate, md_estimate
+
+    sizes = []
+    for walker in cfg.walkers:
+        path = walker.structure or cfg.structure
+        if path is None:
+            continue                 # walker_structure names it
+        base = load_structure(path, walker.frame, committee.type_map)
+        reps = replicas_for(atoms, base.n_atoms) if atoms else tuple(cfg.replicate)
+        volume = abs(float(np.linalg.det(base.cell)))
+        sizes.append((base.n_atoms * int(np.prod(reps)), base.n_atoms / volume, base.n_atoms))
+    if not sizes:
+        return Estimate({}), 0, 0
+    n, density, base_atoms = max(sizes)
+    per_group = max(1, ranks // min(len(cfg.walkers), ranks))
+    estimate = md_estimate(n, density, committee.spec.rcut + cfg.skin, ranks=per_group,
+                           walkers=len(sizes), members=len(committee.models),
+                           rank_atoms=sum(size[0] for size in sizes))
+    return estimate, n, base_atoms
+
+
+def check_md_memory(ctx: Context, cfg: MdSection, committee: Committee,
+                    atoms: int | None = None, option: str | None = None) -> None:
+    """Stop (collectively, exit 2) when the walkers would not fit in a rank's memory.
+
+    ``option`` names what set the size (default ``--atoms`` or ``md.replicate``).
+
+    Raises
+    ------
+    MemoryLimitError
+        With the estimate, the limit, the largest system that fits on these
+        ranks and the ranks this one needs.
+    """
+    from hpcml.parallel.memory import check_memory, largest, smallest
+
+    estimate, n, base = memory_estimate(cfg, committee, atoms, ctx.size)
+    if not n:
+        return
+    option = option or ("--atoms" if atoms else "md.replicate")
+    size = f"{atoms}" if atoms else f"{list(cfg.replicate)} ({n} atoms)"
+
+    def fix(limit: float) -> str:
+        def fits_reps(r: int) -> bool:
+            return memory_estimate(cfg, committee, base * r**3, ctx.size)[0].total <= limit
+
+        def fits_ranks(r: int) -> bool:
+            return memory_estimate(cfg, committee, atoms, r)[0].total <= limit
+
+        r, need = largest(fits_reps, max(1, round((n / base) ** (1 / 3)))), smallest(fits_ranks)
+        ways = [f"use --atoms {base * r**3} or fewer ({base} x {r}^3) on {ctx.size} rank(s)"
+                if r else f"use a start cell of fewer than {base} atoms"]
+        if need is not None:
+            ways.append(f"run {need} ranks or more with this much memory each (more nodes; "
+                        "each walker's atoms are spread over its ranks)")
+        text = ", or ".join(ways)
+        if need is None:
+            text += "; more ranks do not help: every rank holds all atoms of every walker"
+        return text
+
+    check_memory(ctx, estimate, f"hpcml md: {option} {size} ({len(cfg.walkers)} walker(s), "
+                 f"{len(committee.models)} models, rcut + skin = "
+                 f"{committee.spec.rcut + cfg.skin:g} A) on {ctx.size} rank(s)", fix)
 
 
 def walker_groups(size: int, structures: list[Structure], ghost_cutoff: float,
@@ -76,6 +155,7 @@ def run_md(ctx: Context, committee: Committee, cfg: MdSection,
     from hpcml.io.store import read_frames, write_frames
 
     out = Path(cfg.out if out is None else out)
+    check_md_memory(ctx, cfg, committee, atoms)
     structures = [walker_structure(cfg, k, committee.type_map, atoms)
                   for k in range(len(cfg.walkers))]
     n_groups = walker_groups(ctx.size, structures, committee.spec.rcut + cfg.skin, cfg.grid)

@@ -117,15 +117,15 @@ def _world_comm(serial: bool) -> tuple[Any, bool]:
     return MPI.COMM_WORLD, True
 
 
-def _local_rank(comm: Any, has_mpi: bool) -> int:
-    """Rank of this process among the ranks on its node."""
+def _node_layout(comm: Any, has_mpi: bool) -> tuple[int, int]:
+    """Rank of this process among the ranks of ``comm`` on its node, and their number."""
     if not has_mpi:
-        return 0
+        return 0, 1
     from mpi4py import MPI
 
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
-        return node.Get_rank()
+        return node.Get_rank(), node.Get_size()
     finally:
         node.Free()
 
@@ -142,6 +142,8 @@ class Context:
         True when ``comm`` is a real MPI communicator (also at size 1).
     local_rank
         Rank among the processes on the same node (selects the GPU).
+    local_size
+        Number of processes of the job on this node (they share its memory).
     group, n_groups
         Index of this process's group and the number of groups, after
         :meth:`split` (0 and 1 for the whole job).
@@ -152,6 +154,7 @@ class Context:
     comm: Any
     has_mpi: bool = False
     local_rank: int = 0
+    local_size: int = 1
     group: int = 0
     n_groups: int = 1
     parent: Context | None = field(default=None, repr=False, compare=False)
@@ -180,7 +183,8 @@ class Context:
                 check_launch(comm.Get_size(), has_mpi)
         else:
             has_mpi = not isinstance(comm, SerialComm)
-        return cls(comm=comm, has_mpi=has_mpi, local_rank=_local_rank(comm, has_mpi))
+        local_rank, local_size = _node_layout(comm, has_mpi)
+        return cls(comm=comm, has_mpi=has_mpi, local_rank=local_rank, local_size=local_size)
 
     @property
     def rank(self) -> int:
@@ -242,6 +246,7 @@ class Context:
             comm=sub,
             has_mpi=self.has_mpi,
             local_rank=self.local_rank,
+            local_size=self.local_size,
             group=color,
             n_groups=n_groups,
             parent=self,

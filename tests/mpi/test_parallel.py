@@ -16,6 +16,23 @@ def test_world_layout(ctx):
     parallel_assert(ctx, ctx.is_root == (ctx.rank == 0))
 
 
+def test_node_layout_and_memory_check_are_collective(ctx):
+    """local_size counts the ranks on this node (their memory is shared); the memory check
+    raises on every rank when any rank's limit is too small."""
+    import socket
+
+    from hpcml.parallel.memory import Estimate, Limit, MemoryLimitError, check_memory
+
+    hosts = ctx.comm.allgather(socket.gethostname())
+    here = hosts.count(hosts[ctx.rank])
+    parallel_assert(ctx, ctx.local_size == here and 0 <= ctx.local_rank < here,
+                    f"local {ctx.local_rank}/{ctx.local_size}, {here} ranks on this host")
+    parallel_assert(ctx, ctx.split(ctx.size).local_size == ctx.local_size)
+    limit = Limit(1e3 if ctx.rank == ctx.size - 1 else 1e12, f"rank {ctx.rank}")
+    with pytest.raises(MemoryLimitError, match=f"a rank may use 1000 B \\(rank {ctx.size - 1}\\)"):
+        check_memory(ctx, Estimate({"x": 1e6}), "test", "fix", limit=limit)
+
+
 @pytest.mark.parametrize("n_groups", [1, 2])
 def test_split_contiguous_balanced_groups(ctx, n_groups):
     sub = ctx.split(n_groups)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,17 @@ from hpcml.kinetic import initial
 from hpcml.kinetic.grid import CellLayout
 from hpcml.kinetic.petsc.options import kinetic_options, monitor_enabled, parse_words, time_options
 from hpcml.kinetic.petsc.solver import PetscKineticSolver
+from hpcml.kinetic.resolution import TARGET, auto_points, density_error
 from hpcml.kinetic.solver import KineticSolver, Problem, box_mass_loss
 from hpcml.parallel import Context
+from hpcml.parallel.memory import (
+    KINETIC_GLOBAL_PER_CELL,
+    Estimate,
+    check_memory,
+    kinetic_estimate,
+    largest,
+    smallest,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -52,6 +61,93 @@ def _states(cfg: KineticSection, u: np.ndarray, T: np.ndarray) -> tuple[np.ndarr
     return us, Ts
 
 
+def velocity_points(cfg: KineticSection) -> int:
+    """``kinetic.velocity.n``, or the one :func:`~hpcml.kinetic.resolution.auto_points` picks."""
+    n = cfg.velocity.n
+    return auto_points(cfg.knudsen, cfg.velocity.mode) if n is None else n
+
+
+def check_velocity_resolution(cfg: KineticSection) -> None:
+    """Warn when ``n`` (given, or capped in full mode) is too coarse for the Knudsen number.
+
+    The expected density error is :func:`~hpcml.kinetic.resolution.density_error`
+    (measured on Sod); the warning names the ``n`` that keeps it below 2e-3.
+    """
+    n = velocity_points(cfg)
+    error = density_error(cfg.knudsen, n)
+    if error <= TARGET:
+        return
+    need = auto_points(cfg.knudsen)
+    if cfg.velocity.mode == "chu":
+        note = " (leave n unset to choose it from the Knudsen number)"
+    else:
+        note = f" ({need}**3 values per cell in full mode" + (
+            f"; for BGK, mode: chu is exact and needs 2 x {need})" if cfg.collision == "bgk"
+            else ")")
+    given = (f"kinetic.velocity.n = {n} is coarse" if cfg.velocity.n is not None else
+             f"kinetic.velocity.n is not set and full mode caps the automatic choice at {n}, "
+             "coarse")
+    _log.warning("%s for Kn = %.3g: the density may be off by about %.2g (velocity-grid error "
+                 "measured on Sod, docs/kinetic.md); n = %d keeps it below %g%s",
+                 given, cfg.knudsen, error, need, TARGET, note)
+
+
+def memory_estimate(cfg: KineticSection, ranks: int, gathered: bool = False) -> Estimate:
+    """Bytes one of ``ranks`` ranks will hold for ``cfg`` (:func:`kinetic_estimate`)."""
+    layout_dof = {"chu": 2 * velocity_points(cfg), "full": velocity_points(cfg) ** 3}
+    return kinetic_estimate(cfg.nx, layout_dof[cfg.velocity.mode], ranks, cfg.collision,
+                            cfg.velocity.mode, gathered_snapshots=cfg.snapshots and gathered)
+
+
+def check_memory_fits(ctx: Context, cfg: KineticSection,
+                      names: Mapping[str, str] | None = None) -> None:
+    """Stop (collectively, exit 2) when the solve would not fit in a rank's memory.
+
+    ``names`` maps ``nx``/``nv`` to the option that set them (``--nx``) for
+    the message; default the config keys.
+
+    Raises
+    ------
+    MemoryLimitError
+        With the estimate, the limit, the largest ``nx`` that fits on these
+        ranks and the ranks that ``nx`` needs.
+    """
+    from hpcml.io.hdf5._h5 import has_mpio, load_h5py
+
+    names = {"nx": "kinetic.nx", "nv": "kinetic.velocity.n", **(names or {})}
+    gathered = ctx.size > 1 and cfg.snapshots and not (
+        ctx.has_mpi and has_mpio(load_h5py(prefer_mpi=True)))
+    n = velocity_points(cfg)
+    dof = 2 * n if cfg.velocity.mode == "chu" else n**3
+    nv = f"{names['nv']} {n}" if cfg.velocity.n is not None else f"nv {n} (from Kn {cfg.knudsen:g})"
+
+    def estimate(nx: int, ranks: int) -> Estimate:
+        return memory_estimate(cfg.model_copy(update={"nx": nx}), ranks, gathered)
+
+    def fix(limit: float) -> str:
+        def fits_nx(m: int) -> bool:
+            return estimate(m, ctx.size).total <= limit
+
+        def fits_ranks(r: int) -> bool:
+            return estimate(cfg.nx, r).total <= limit
+
+        most, need = largest(fits_nx, cfg.nx), smallest(fits_ranks)
+        ways = [f"lower {names['nx']} to {most} cells or fewer"] if most else []
+        if need is not None:
+            ways.append(f"run {need} ranks or more with this much memory each (more nodes; each "
+                        "rank holds nx/ranks cells)")
+        ways.append(f"lower {names['nv']} ({dof} values per cell)")
+        text = ", or ".join(ways)
+        if need is None:
+            text += ("; more ranks do not help: every rank holds "
+                     f"{KINETIC_GLOBAL_PER_CELL} values for each of the {cfg.nx} cells")
+        return text
+
+    check_memory(ctx, estimate(cfg.nx, ctx.size),
+                 f"hpcml kinetic: {names['nx']} {cfg.nx} with {nv} ({cfg.velocity.mode} mode, "
+                 f"{dof} values per cell) on {ctx.size} rank(s)", fix)
+
+
 def velocity_box(cfg: KineticSection, u: np.ndarray, T: np.ndarray) -> float:
     """``vmax`` (given, or ``max|u| + 6.5 sqrt(max T)``); warns when the box cuts Maxwellians."""
     us, Ts = _states(cfg, u, T)
@@ -64,18 +160,19 @@ def velocity_box(cfg: KineticSection, u: np.ndarray, T: np.ndarray) -> float:
                      "(max T = %.4g): up to %.3g of a cell's Maxwellian mass lies outside the "
                      "velocity box (the discrete Maxwellian renormalizes it); raise vmax to "
                      "at least %.3g", vmax, Ts.max(), loss, need)
-    h = 2 * vmax / cfg.velocity.n
+    n = velocity_points(cfg)
+    h = 2 * vmax / n
     if h > np.sqrt(Ts.min()):
         _log.warning("kinetic.velocity.n = %d gives dv = %.3g, more than the thermal speed "
                      "sqrt(T) = %.3g of the coldest initial state: the velocity grid is too "
-                     "coarse (raise n to at least %d)", cfg.velocity.n, h, np.sqrt(Ts.min()),
+                     "coarse (raise n to at least %d)", n, h, np.sqrt(Ts.min()),
                      int(np.ceil(2 * vmax / np.sqrt(Ts.min()))))
     return vmax
 
 
 def build_problem(cfg: KineticSection, vmax: float) -> Problem:
     """The solver's :class:`Problem` from the config section."""
-    layout = CellLayout.make(cfg.velocity.mode, cfg.velocity.n, vmax)
+    layout = CellLayout.make(cfg.velocity.mode, velocity_points(cfg), vmax)
     b = cfg.boundary
     inflow = tuple(None if s is None else (s[0], s[1], s[2] / s[0])
                    for s in (b.left_state, b.right_state))
@@ -93,7 +190,8 @@ def partial_path(out: str | os.PathLike) -> Path:
 
 def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = (),
                 source: str = "config",
-                progress: Callable[[KineticSolver], None] | None = None) -> dict:
+                progress: Callable[[KineticSolver], None] | None = None,
+                names: Mapping[str, str] | None = None) -> dict:
     """Solve the kinetic problem of ``cfg`` on ``ctx``; the moments go to ``cfg.out``.
 
     They are written to :func:`partial_path` and renamed to ``cfg.out`` when the
@@ -112,14 +210,19 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
         Name of the config file, for error messages.
     progress
         Called on every rank after each output time.
+    names
+        The options that set ``nx`` and ``nv`` (``{"nx": "--nx"}``), for the
+        memory check's message; default the config keys.
 
     Returns
     -------
     dict
-        The solver's run summary plus ``ranks``, ``nx``, ``dof``, ``vmax`` and ``out``.
+        The solver's run summary plus ``ranks``, ``nx``, ``nv``, ``dof``, ``vmax`` and ``out``.
 
     Raises
     ------
+    MemoryLimitError
+        When the solve would not fit in a rank's memory (before allocating).
     UserError
         Unknown PETSc options, non-positive initial density/temperature, a
         collision model that is not available, or a density that turns
@@ -128,6 +231,8 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
     values = {**cfg.petsc_options, **parse_words(petsc_words)}
     with kinetic_options(values):
         topts, monitor = time_options(), monitor_enabled()
+    check_memory_fits(ctx, cfg, names)
+    check_velocity_resolution(cfg)
     x = np.linspace(cfg.x[0], cfg.x[1], cfg.nx + 1)
     x = 0.5 * (x[1:] + x[:-1])
     try:
@@ -143,7 +248,7 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
     except ValueError as exc:
         raise ConfigError(f"{source}: kinetic: {exc}") from None
     attrs = {"knudsen": cfg.knudsen, "collision": cfg.collision, "mode": cfg.velocity.mode,
-             "nv": cfg.velocity.n, "vmax": vmax, "limiter": cfg.limiter, "nx": cfg.nx,
+             "nv": problem.layout.grid.n, "vmax": vmax, "limiter": cfg.limiter, "nx": cfg.nx,
              "x_interval": list(cfg.x), "boundary": [cfg.boundary.left, cfg.boundary.right],
              "initial": meta, "ranks": ctx.size}
     partial = partial_path(cfg.out)    # renamed to cfg.out when the solve ends
@@ -169,6 +274,6 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
     ctx.comm.barrier()
     if summary["stopped"]:
         _log.warning("stopped early at t = %.6g: %s", summary["t"], summary["stopped"])
-    summary.update(ranks=ctx.size, nx=cfg.nx, dof=problem.layout.dof, vmax=vmax,
-                   out=str(Path(cfg.out)))
+    summary.update(ranks=ctx.size, nx=cfg.nx, nv=problem.layout.grid.n, dof=problem.layout.dof,
+                   vmax=vmax, out=str(Path(cfg.out)))
     return summary
