@@ -67,7 +67,8 @@ def loss_and_metrics(pred: dict[str, torch.Tensor], data: TrainBatch,
     Returns
     -------
     tuple
-        ``(loss, {"rmse_e": eV/atom, "rmse_f": eV/A, "rmse_v": eV/atom})``.
+        ``(loss, {"rmse": sqrt(loss), "rmse_e": eV/atom, "rmse_f": eV/A,
+        "rmse_v": eV/atom})`` (``rmse_v`` with a virial term only).
     """
     p_e, p_f, p_v = prefs
     d_e = pred["energy"] - data.energy
@@ -80,4 +81,5 @@ def loss_and_metrics(pred: dict[str, torch.Tensor], data: TrainBatch,
         d_v = (pred["virial"] - data.virial).reshape(-1, 9)
         loss = loss + p_v * torch.mean(d_v**2 / data.natoms[:, None])
         metrics["rmse_v"] = torch.sqrt(torch.mean((d_v / data.natoms[:, None]) ** 2)).item()
+    metrics["rmse"] = math.sqrt(max(loss.item(), 0.0))
     return loss, metrics

@@ -7,7 +7,8 @@ frame order is a pure function of ``(seed, epoch)``, which makes a restart
 from a checkpoint continue exactly.
 
 Files in ``out`` (written by rank 0 of ``ctx``): ``lcurve.out`` (step,
-validation and training RMSEs, learning rate), ``checkpoint.pt`` (model,
+validation and training RMSEs, learning rate, in DeePMD-kit's column order:
+:mod:`hpcml.train.lcurve`), ``checkpoint.pt`` (model,
 optimizer, step; written atomically) and ``model.pt`` at the end.
 """
 
@@ -27,6 +28,7 @@ import torch
 
 from hpcml.errors import UserError
 from hpcml.molecular.model import DeepPot
+from hpcml.train import lcurve as lcurve_file
 from hpcml.train.data import LabeledFrame, TrainBatch, collate, energy_bias, env_stats
 from hpcml.train.loss import ExpDecay, Prefactors, loss_and_metrics
 
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
     from hpcml.train.distributed import GradientAverager
 
 _log = logging.getLogger(__name__)
-
-LCURVE_HEADER = ("#  step   rmse_e_val   rmse_e_trn   rmse_f_val   rmse_f_trn       lr\n"
-                 "#         (eV/atom)    (eV/atom)     (eV/A)       (eV/A)\n")
-
 
 class TrainingDivergedError(UserError):
     """The loss became NaN or infinite."""
@@ -227,15 +225,18 @@ class Trainer:
         self.optimizer.step()
         return metrics
 
-    def validate(self, frames: list[LabeledFrame] | None = None) -> dict[str, float]:
-        """RMSEs on validation frames (energy per atom in eV, force in eV/A)."""
+    def validate(self, frames: list[LabeledFrame] | None = None,
+                 prefs: tuple[float, float, float] = (1.0, 1.0, 0.0)) -> dict[str, float]:
+        """RMSEs on validation frames (energy per atom in eV, force in eV/A).
+
+        ``rmse`` is the square root of the loss with prefactors ``prefs``.
+        """
         frames = self.valid if frames is None else frames
         if not frames:
             return {}
         data = collate(frames, self.model.spec, self.model.dtype, self.device)
         pred = self.model(data.batch, forces=True)
-        _, metrics = loss_and_metrics({k: v.detach() for k, v in pred.items()}, data,
-                                      (1.0, 1.0, 0.0))
+        _, metrics = loss_and_metrics({k: v.detach() for k, v in pred.items()}, data, prefs)
         return metrics
 
     def _report(self, lcurve: object, trn: dict[str, float], t_start: float,
@@ -243,13 +244,14 @@ class Trainer:
         """Write one learning-curve line and a progress log line."""
         pick = np.linspace(0, len(self.valid) - 1, min(self.opt.n_valid_frames,
                                                         len(self.valid))).astype(int)
-        val = self.validate([self.valid[i] for i in pick]) if len(self.valid) else {}
+        sched = self.opt.schedule
+        prefs = self.opt.prefactors.at(sched(self.step - 1) / sched.start_lr)
+        val = (self.validate([self.valid[i] for i in pick], prefs) if len(self.valid)
+               else {})
         trn = {k: self.averager.allreduce_mean(v) for k, v in trn.items()}
-        lr = self.opt.schedule(self.step - 1) * self.opt.lr_factor
+        lr = sched(self.step - 1) * self.opt.lr_factor
         if lcurve:
-            lcurve.write(f"{self.step:7d} {val.get('rmse_e', math.nan):12.4e} "
-                         f"{trn['rmse_e']:12.4e} {val.get('rmse_f', math.nan):12.4e} "
-                         f"{trn['rmse_f']:12.4e} {lr:10.3e}\n")
+            lcurve.write(lcurve_file.row(self.step, val, trn, lr, self._lcurve_virial))
             lcurve.flush()
         per_step = (time.perf_counter() - t_start) / max(self.step - step0, 1)
         _log.info("step %d/%d  rmse_e %.2e/%.2e eV/atom  rmse_f %.3f/%.3f eV/A  lr %.2e  "
@@ -262,14 +264,26 @@ class Trainer:
         if not self.ctx.is_root:
             return None
         path = self.out / "lcurve.out"
+        head = lcurve_file.header(self._lcurve_virial)
+        if self.step and path.exists() and not path.read_text().startswith(head):
+            # a curve of another layout (an earlier hpcml, or other columns): keep it aside
+            os.replace(path, path.with_name("lcurve.out.old"))
+            _log.info("%s has other columns; kept as lcurve.out.old, new curve from step %d",
+                      path, self.step)
         if self.step == 0 or not path.exists():
             handle = path.open("w")
-            handle.write(LCURVE_HEADER)
+            handle.write(head)
             return handle
         kept = [ln for ln in path.read_text().splitlines(keepends=True)
                 if ln.startswith("#") or int(ln.split()[0]) <= self.step]
         path.write_text("".join(kept))
         return path.open("a")
+
+    @property
+    def _lcurve_virial(self) -> bool:
+        """Whether lcurve.out has the rmse_v columns (virial prefactors not zero)."""
+        p = self.opt.prefactors
+        return p.start_v > 0 or p.limit_v > 0
 
     def save_checkpoint(self) -> None:
         """Write ``checkpoint.pt`` atomically on rank 0 (temporary name + rename)."""

@@ -36,12 +36,18 @@ def deviations(dirs: RunDir, iteration: int) -> np.ndarray:
     return np.concatenate([read_devi(p)[:, MAX_DEVI_F] for p in paths] + [np.zeros(0)])
 
 
-def learning_curves(dirs: RunDir, iteration: int) -> dict[int, np.ndarray]:
-    """lcurve.out rows (step, val_e, trn_e, val_f, trn_f, lr) of each member."""
+def learning_curves(dirs: RunDir, iteration: int) -> dict[int, dict[str, np.ndarray]]:
+    """lcurve.out columns by name (``step``, ``rmse_e_val``, ``rmse_f_val``, ...) per member.
+
+    Reads DeePMD-kit's column layout and hpcml's earlier one alike
+    (:func:`hpcml.train.lcurve.read_lcurve`).
+    """
+    from hpcml.train.lcurve import read_lcurve
+
     curves = {}
     for path in sorted(dirs.train(iteration).glob("member_*/lcurve.out")):
-        data = np.loadtxt(path, comments="#", ndmin=2)
-        if data.size:
+        data = read_lcurve(path)
+        if data["step"].size:
             curves[int(path.parent.name.split("_")[1])] = data
     return curves
 
@@ -121,11 +127,11 @@ def _plot_learning(plt, dirs: RunDir, info: dict, out: Path) -> None:  # noqa: A
         curves = learning_curves(dirs, row["iteration"])
         span = 0.0
         for member, data in curves.items():
-            step = data[:, 0] + offset
-            axes[0].plot(step, data[:, 3], color=f"C{member}", lw=1, marker=".",
+            step = data["step"] + offset
+            axes[0].plot(step, data["rmse_f_val"], color=f"C{member}", lw=1, marker=".",
                          label=f"member {member}" if row["iteration"] == 0 else None)
-            axes[1].plot(step, data[:, 1], color=f"C{member}", lw=1, marker=".")
-            span = max(span, data[-1, 0])
+            axes[1].plot(step, data["rmse_e_val"], color=f"C{member}", lw=1, marker=".")
+            span = max(span, data["step"][-1])
         if curves:
             axes[0].axvline(offset, color="0.8", lw=0.8)
             axes[1].axvline(offset, color="0.8", lw=0.8)

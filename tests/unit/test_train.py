@@ -136,7 +136,9 @@ train: {{steps: 6, n_models: 2, disp_freq: 3, save_freq: 3}}
     assert len(result["metrics"]) == 2
     assert main(["test", str(out / "ensemble.pt"), str(EMBEDDED_WATER), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(figures) == {"energy_rmse_per_atom_meV", "force_rmse_eV_per_A", "frames"}
+    assert {"energy_rmse_per_atom_meV", "force_rmse_eV_per_A", "frames",
+            "members"} <= set(figures)
+    assert len(figures["members"]) == 2
     assert figures["frames"] == 20 and figures["force_rmse_eV_per_A"] > 0
 
 
