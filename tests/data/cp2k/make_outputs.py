@@ -10,10 +10,21 @@ template, written by hpcml's own input writer:
 * ``abort.log``       an unknown element (``Xx``): ``[ABORT]`` box, exit status 1
 
 ``structure.json`` holds the cell, coordinates and elements of the inputs.
+
+The logs of a second CP2K generation come from the same stored inputs run by
+another binary, here CP2K 2025.1 of Debian trixie in a chroot (made once with
+``debootstrap --variant=minbase trixie ROOT`` and ``apt-get install cp2k``
+inside it; the host's Debian 12 has CP2K 2023.1 only)::
+
+    .venv/bin/python tests/data/cp2k/make_outputs.py --chroot ROOT
+
+writes ``<case>-<version>.log`` (``converged-2025.1.log``, ...).
 """
 
+import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -54,5 +65,27 @@ def main() -> None:
         {"cell": CELL.tolist(), "coord": COORD.tolist(), "symbols": SYMBOLS}, indent=1))
 
 
+def other_generation(root: Path) -> None:
+    """Run the stored inputs with ROOT's ``cp2k.psmp`` (in a chroot); keep the logs."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    for name in CASES:
+        with tempfile.TemporaryDirectory(dir=root / "tmp") as tmp:
+            shutil.copy(HERE / f"{name}.inp", Path(tmp) / "in.inp")
+            inside = "/" + str(Path(tmp).relative_to(root))
+            rc = subprocess.run(["chroot", str(root), "sh", "-c",
+                                 f"cd {inside} && cp2k.psmp -i in.inp -o out.log"],
+                                env=env, capture_output=True).returncode
+            text = (Path(tmp) / "out.log").read_text()
+        version = re.search(r"CP2K version (\S+)", text).group(1)
+        (HERE / f"{name}-{version}.log").write_text(text)
+        print(f"{name}-{version}: exit status {rc}")
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chroot", type=Path, help="run the stored inputs in this root")
+    args = parser.parse_args()
+    if args.chroot:
+        other_generation(args.chroot)
+    else:
+        main()
