@@ -25,6 +25,7 @@ BUILT = {
     "test": ("test", "energy/force/virial errors of a model on labeled data, as dp test"),
     "export": ("export", "write ensemble members as DeePMD-kit .dp model files"),
     "import": ("import_model", "read DeePMD-kit se_e2_a .dp models into an ensemble"),
+    "convert": ("convert", "convert labeled frames: deepmd/npy, deepmd/hdf5, HDF5 store, extxyz"),
     "label": ("label", "label a candidate file with CP2K"),
     "run": ("run", "concurrent-learning loop; re-running resumes"),
     "status": ("status", "iteration, stage, accurate/candidate/failed %%"),

@@ -9,7 +9,9 @@ line per atom::
     ...
 
 ``Lattice`` gives the cell rows (a, b, c) in Angstrom, ``pos`` Angstrom,
-``forces`` eV/Angstrom, ``energy`` eV, ``virial`` (9 numbers, row-major) eV.
+``forces`` eV/Angstrom, ``energy`` eV, ``virial`` (9 numbers, row-major) eV;
+without ``virial``, ASE's ``stress`` (eV/Angstrom^3, 9 numbers or 6 in Voigt
+order) is read as ``virial = -stress * volume``.
 The per-frame metadata keys of :mod:`hpcml.io.keys` (``iteration``,
 ``deviation``, ``system``, ``frame_id``) are read and written as plain
 ``key=value`` pairs.  Columns other than species, pos and forces are ignored.
@@ -101,7 +103,26 @@ def _info_arrays(info: dict[str, str], where: str) -> dict[str, np.ndarray]:
             if spec.np_dtype.kind == "i" and not np.all(value == np.round(value)):
                 raise DataError(f"{where}: {key}={info[key]!r} must be an integer")
             out[key] = value.astype(spec.dtype)
+    if "stress" in info and "virial" not in out:
+        out["virial"] = _stress_virial(info["stress"], out["cell"], where)
     return out
+
+
+def _stress_virial(text: str, cell: np.ndarray, where: str) -> np.ndarray:
+    """Virial (3, 3) eV of ASE's ``stress`` (9 numbers, or 6 in Voigt order) eV/A^3.
+
+    ``virial = -stress * volume``, the sign of ASE's stress (and of dpdata).
+    """
+    try:
+        values = np.array(text.replace(",", " ").split(), dtype=np.float64)
+    except ValueError:
+        values = np.zeros(0)
+    if values.size == 6:                    # Voigt: xx yy zz yz xz xy
+        xx, yy, zz, yz, xz, xy = values
+        values = np.array([xx, xy, xz, xy, yy, yz, xz, yz, zz])
+    if values.size != 9:
+        raise DataError(f"{where}: stress={text!r} must be 9 numbers (or 6, Voigt order)")
+    return -values.reshape(3, 3) * abs(float(np.linalg.det(cell)))
 
 
 def _atom_arrays(lines: list[str], columns: list, where: str) -> dict:

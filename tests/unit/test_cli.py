@@ -10,7 +10,7 @@ import pytest
 from hpcml.cli.main import BUILT, EXIT_NOT_BUILT, PENDING, build_parser, main
 
 DESIGN_COMMANDS = {"demo", "run", "status", "report", "md", "label", "train", "test",
-                   "kinetic", "moments", "config", "export", "import"}
+                   "kinetic", "moments", "config", "export", "import", "convert"}
 
 
 def test_every_design_subcommand_is_registered():

@@ -13,6 +13,7 @@ import torch
 
 from hpcml.cli.main import main
 from hpcml.io import read_any
+from hpcml.io.deepmd_hdf5 import write_deepmd_hdf5
 from hpcml.io.dpfile import read_dp, write_dp
 from hpcml.molecular.committee import Committee
 from hpcml.molecular.model import DeepPot
@@ -222,7 +223,13 @@ def test_deepmd_kit_predicts_what_hpcml_does(members, dp_env, tmp_path):
         commands += [["convert-backend", f"{name}.dp", f"{name}.pth"],
                      ["--pt", "test", "-m", f"{name}.pth", "-s", str(WATER), "-n",
                       str(N_FRAMES), "-d", name]]
+    # DeePMD-kit reads hpcml's deepmd/hdf5 systems (FILE.h5#/GROUP) as it reads the npy
+    (system,) = write_deepmd_hdf5(read_any(WATER), tmp_path / "w.h5")
+    commands.append(["--pt", "test", "-m", "one_side.pth", "-s", system, "-n", str(N_FRAMES),
+                     "-d", "h5"])
     run_dp(dp_env, commands, tmp_path)
+    h5, npy = read_detail(tmp_path / "h5"), read_detail(tmp_path / "one_side")
+    assert np.array_equal(h5["e"], npy["e"]) and np.array_equal(h5["f"], npy["f"])
     for name, model in models.items():
         d_e, d_f, d_v = agree(model, read_detail(tmp_path / name))
         print(f"{name}: max |dE| {d_e:.2e} eV, max |dF| {d_f:.2e} eV/A, max |dW| {d_v:.2e} eV")

@@ -7,6 +7,7 @@ import pytest
 from hpcml.errors import DataError
 from hpcml.io import read_any
 from hpcml.io.deepmd import write_deepmd_npy
+from hpcml.io.deepmd_hdf5 import write_deepmd_hdf5
 from hpcml.io.extxyz import write_extxyz
 from hpcml.io.formats import READERS, detect_format
 from hpcml.io.frames import assert_frames_equal
@@ -22,13 +23,15 @@ def written(tmp_path):
     write_extxyz(fr, tmp_path / "f.xyz")
     write_frames(tmp_path / "f.h5", fr)
     write_frames(tmp_path / "store.bin", fr)
+    (system,) = write_deepmd_hdf5(fr, tmp_path / "dp.h5")
     return fr, {"deepmd/npy": npy, "extxyz": tmp_path / "f.xyz",
-                "hdf5": tmp_path / "f.h5", "hdf5 signature": tmp_path / "store.bin"}
+                "hdf5": tmp_path / "f.h5", "hdf5 signature": tmp_path / "store.bin",
+                "deepmd/hdf5": tmp_path / "dp.h5", "deepmd/hdf5 group": system}
 
 
 def test_every_format_is_detected_and_read(written):
     fr, paths = written
-    assert set(READERS) == {"deepmd/npy", "extxyz", "hdf5"}
+    assert set(READERS) == {"deepmd/npy", "deepmd/hdf5", "extxyz", "hdf5", "ase"}
     for fmt, path in paths.items():
         assert detect_format(path) == fmt.split()[0]
         assert_frames_equal(read_any(path), fr)
@@ -54,5 +57,6 @@ def test_undetectable_paths(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_any(tmp_path / "nothing.xyz2")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataError, match="unknown format"):
-        detect_format(Path(tmp_path / "notes.txt"))
+    assert detect_format(Path(tmp_path / "notes.txt")) == "ase"      # ASE is installed here
+    with pytest.raises(DataError, match="notes.txt: ASE cannot read it"):
+        read_any(tmp_path / "notes.txt")
