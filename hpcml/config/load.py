@@ -161,6 +161,18 @@ def input_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
     return [(key_path(key), Path(p)) for key, p in found if p is not None]
 
 
+def _names_something(path: Path) -> bool:
+    """Whether an input path names something that exists.
+
+    A file or directory, the file of ``FILE.h5#/GROUP`` (DeePMD-kit's HDF5
+    system), or a glob pattern with matches (DP-GEN's ``iter.*/02.fp/data.*``).
+    """
+    import glob
+
+    text = str(path).split("#", 1)[0]
+    return bool(glob.glob(text)) if glob.has_magic(text) else Path(text).exists()
+
+
 def missing_paths(config: HpcmlConfig) -> list[tuple[str, Path]]:
-    """``(key path, path)`` of every input path that does not exist."""
-    return [(key, p) for key, p in input_paths(config) if not p.exists()]
+    """``(key path, path)`` of every input path that names nothing (:func:`_names_something`)."""
+    return [(key, p) for key, p in input_paths(config) if not _names_something(p)]

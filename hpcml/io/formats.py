@@ -156,6 +156,7 @@ def read_any(path: str | os.PathLike, fmt: str = "auto",
         except ValueError as exc:
             raise DataError(f"{path}: the {len(paths)} matches cannot be read as one set of "
                             f"frames ({exc}); list them separately") from None
+    path = paths[0]
     name = detect_format(path) if fmt == "auto" else fmt
     if name not in READERS:
         raise ValueError(unknown_name_message("format", name, [*READERS, "auto"]))

@@ -96,3 +96,19 @@ def test_cli_convert_between_formats(tmp_path, water, capsys):
     assert main(["convert", w, str(tmp_path / "w.xyz")]) == 2
     err = capsys.readouterr().err
     assert "is also an input" in err and "pass --force" in err
+
+
+def test_config_takes_hdf5_systems_and_globs(tmp_path, water):
+    from hpcml.config.load import load_config
+    from hpcml.errors import ConfigError
+
+    write_deepmd_hdf5(water.select([0]), tmp_path / "w.h5")
+    write_deepmd_npy(water.select([1]), tmp_path / "iter.000000" / "02.fp" / "data.000")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {type_map: [O, H], systems: ['w.h5#/000_O64H128', "
+                   "'iter.*/02.fp/data.*/*']}\n")
+    systems = load_config(cfg).data.systems
+    assert [read_any(s).n_frames for s in systems] == [1, 1]
+    cfg.write_text("data: {type_map: [O, H], systems: ['iter.*/03.fp/*']}\n")
+    with pytest.raises(ConfigError, match=r"data.systems\[0\]: no such file or directory"):
+        load_config(cfg)
