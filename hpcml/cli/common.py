@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,9 +17,33 @@ if TYPE_CHECKING:
 def add_config_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """Add the positional CONFIG argument (YAML or JSON)."""
     parser.add_argument(
-        "config", nargs=None if required else "?", default=None,
+        "config", nargs=None if required else "?", default=None, type=pathname,
         help="configuration file (YAML or JSON); see `hpcml config docs`",
     )
+
+
+def nonempty(text: str) -> str:
+    """A word that is not empty (an argparse type), e.g. a path kept as text.
+
+    ``""`` is what ``--out "$OUT"`` gives with ``OUT`` unset; as a path it
+    would be the current directory, written to (or read) without a word.
+
+    >>> nonempty("a.h5#/sys")
+    'a.h5#/sys'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give a "
+                                         "file or directory name")
+    return text
+
+
+def pathname(text: str) -> Path:
+    """A file or directory name (an argparse type): not empty (:func:`nonempty`).
+
+    >>> pathname("out")
+    PosixPath('out')
+    """
+    return Path(nonempty(text))
 
 
 def count(text: str) -> int:

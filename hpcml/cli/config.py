@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from hpcml.cli.common import pathname
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``check``, ``schema`` and ``docs``."""
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = sub.add_parser("check", help="validate config files")
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("files", nargs="+", type=pathname, metavar="FILE")
     for name, what in (("schema", "JSON schema"), ("docs", "Markdown reference")):
         cmd = sub.add_parser(name, help=f"print the config {what}")
-        cmd.add_argument("--out", type=Path, default=None, help="write to this file instead")
+        cmd.add_argument("--out", type=pathname, default=None, help="write to this file instead")
+        cmd.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     text = (json.dumps(config.json_schema(), indent=2) if args.action == "schema"
             else config.markdown_reference())
     if args.out:
+        from hpcml.cli.outputs import check_output_file
+
+        check_output_file(args.out, "--out", args.force, f"hpcml config {args.action}",
+                          example="schema.json" if args.action == "schema" else "config.md")
         args.out.write_text(text + "\n")
     else:
         print(text)

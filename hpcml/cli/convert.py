@@ -14,17 +14,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpcml.cli.common import nonempty
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register IN... OUT and the options."""
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=nonempty,
                         help="IN [IN ...] OUT: input data (one or more), then the output path")
     parser.add_argument("--from", dest="fmt_in", default="auto", metavar="FORMAT",
                         help="input format (default: detect each input)")
     parser.add_argument("--to", dest="fmt_out", default="auto",
                         choices=["auto", "deepmd/npy", "deepmd/hdf5", "hdf5", "extxyz"],
                         help="output format (default: from OUT's suffix)")
-    parser.add_argument("--type-map", default=None, metavar="O,H",
+    parser.add_argument("--type-map", default=None, metavar="O,H", type=nonempty,
                         help="element order of the output types (default: as read)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUT file")
 
@@ -48,8 +50,11 @@ def convert(args: argparse.Namespace) -> dict:
     """Read the inputs, write the output; return a summary."""
     from hpcml.errors import ConfigError, DataError
     from hpcml.io import Frames, read_any
-    from hpcml.io.formats import output_format, write_any
+    from hpcml.io.formats import READERS, output_format, write_any
 
+    if args.fmt_in != "auto" and args.fmt_in not in READERS:
+        raise ConfigError(f"--from {args.fmt_in}: not a data format; choose one of auto, "
+                          f"{', '.join(READERS)}")
     if len(args.paths) < 2:
         raise ConfigError("hpcml convert needs at least one input and the output: "
                           "hpcml convert IN [IN ...] OUT")

@@ -14,12 +14,13 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from hpcml.cli.common import pathname
 from hpcml.cli.run import add_loop_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
-    parser.add_argument("--config", type=Path, default=None,
+    parser.add_argument("--config", type=pathname, default=None,
                         help="config file (default: the embedded hpcml/data/demo.yaml)")
     add_loop_options(parser)
 

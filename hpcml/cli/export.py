@@ -15,15 +15,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpcml.cli.common import pathname
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ENSEMBLE and the options."""
-    parser.add_argument("ensemble", type=Path, help="ensemble.pt (or model file) from hpcml")
+    parser.add_argument("ensemble", type=pathname, help="ensemble.pt (or model file) from hpcml")
     parser.add_argument("--member", type=int, default=None, metavar="K",
                         help="export member K only (default: every member)")
     parser.add_argument("--format", default="deepmd", choices=["deepmd"],
                         help="model format (deepmd: DeePMD-kit's .dp file)")
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE.dp",
+    parser.add_argument("--out", type=pathname, required=True, metavar="FILE.dp",
                         help="output file; several members get FILE.000.dp, FILE.001.dp, ...")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
 

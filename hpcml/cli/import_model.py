@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hpcml.cli.common import pathname
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register FILE.dp... and the options."""
-    parser.add_argument("models", nargs="+", type=Path, metavar="FILE.dp",
+    parser.add_argument("models", nargs="+", type=pathname, metavar="FILE.dp",
                         help="DeePMD-kit .dp model files, one ensemble member each")
-    parser.add_argument("--out", type=Path, required=True, metavar="ENSEMBLE",
+    parser.add_argument("--out", type=pathname, required=True, metavar="ENSEMBLE",
                         help="ensemble file to write (e.g. ensemble.pt)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
 

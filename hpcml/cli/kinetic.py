@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from hpcml.cli.common import add_config_argument, count
+from hpcml.cli.common import add_config_argument, count, pathname
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +31,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         "from the Knudsen number)")
     parser.add_argument("--t-end", type=float, default=None, metavar="T",
                         help="final time (kinetic.t_end)")
-    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--out", type=pathname, default=None, metavar="FILE",
                         help="HDF5 file of the moments (kinetic.out)")
     parser.add_argument("--json", action="store_true",
                         help="end stdout with one JSON line: cell_velocity_updates_per_s, "
@@ -51,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _split(args: argparse.Namespace) -> tuple[argparse.Namespace, list[str]]:
     """Separate the overrides that argparse left among the PETSc words."""
-    sub = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    sub = argparse.ArgumentParser(prog="hpcml kinetic", add_help=False, allow_abbrev=False)
     _add_options(sub)
     more, petsc = sub.parse_known_args(args.petsc)
     for key, value in vars(more).items():
@@ -92,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"hpcml kinetic: t = {s.t:.6g} / {cfg.t_end:g}, {s.steps} steps, "
                       f"max conservation drift {drift:.2e}", flush=True)
 
-        names = {key: f"--{key}" for key in ("nx", "nv") if getattr(args, key) is not None}
+        names = {key: f"--{key.replace('_', '-')}" for key in ("nx", "nv", "t_end")
+                 if getattr(args, key) is not None}
         summary = run_kinetic(ctx, cfg, petsc, source=str(args.config), progress=progress,
                               names=names)
         if ctx.is_root:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from hpcml.cli.common import add_config_argument, count
+from hpcml.cli.common import add_config_argument, count, pathname
 from hpcml.cli.outputs import add_output_options
 
 #: what ``hpcml md`` writes in its output directory (deleted by --force)
@@ -25,11 +24,11 @@ FIXED = ("atoms", "replicate", "structure", "frame")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the MD options (each overrides the config)."""
     add_config_argument(parser)
-    parser.add_argument("--model", type=Path, default=None, help="ensemble.pt (md.model)")
+    parser.add_argument("--model", type=pathname, default=None, help="ensemble.pt (md.model)")
     parser.add_argument("--atoms", type=count, default=None,
                         help="replicate the start cell to this many atoms (e.g. 192, 1536)")
     parser.add_argument("--steps", type=int, default=None, help="MD steps per walker")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument("--out", type=pathname, default=None, help="output directory")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (us_per_atom_step, atoms, ranks, "
                         "candidates) as the last line")

@@ -48,8 +48,11 @@ def file_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def check_output_file(path: Path, option: str, force: bool, command: str) -> None:
+def check_output_file(path: Path, option: str, force: bool, command: str,
+                      example: str = "moments.h5") -> None:
     """Refuse a directory, or an existing file unless ``force`` (a command that cannot resume).
+
+    ``example`` is a file name to suggest inside a directory given by mistake.
 
     Raises
     ------
@@ -58,11 +61,10 @@ def check_output_file(path: Path, option: str, force: bool, command: str) -> Non
     """
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a directory; give a file name, e.g. "
-                          f"{path / 'moments.h5'}")
+                          f"{path / example}")
     if path.exists() and not force:
-        raise ConfigError(f"{option} {path}: already exists and {command} does not resume a "
-                          "run, so it would be overwritten; give another output file, or "
-                          "pass --force to overwrite it")
+        raise ConfigError(f"{option} {path}: already exists and {command} would overwrite "
+                          "it; give another output file, or pass --force to overwrite it")
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

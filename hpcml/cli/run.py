@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hpcml.cli.common import add_config_argument
+from hpcml.cli.common import add_config_argument, pathname
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_loop_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``hpcml run`` and ``hpcml demo``."""
-    parser.add_argument("--workdir", type=Path, default=None, help="run directory "
+    parser.add_argument("--workdir", type=pathname, default=None, help="run directory "
                         "(default run.workdir)")
     parser.add_argument("--max-iterations", type=int, default=None,
                         help="iterations at most (may be raised to continue a finished run)")

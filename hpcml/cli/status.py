@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from hpcml.cli.common import pathname
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the status options."""
-    parser.add_argument("workdir", type=Path, help="run directory (run.workdir of the config)")
+    parser.add_argument("workdir", type=pathname, help="run directory (run.workdir of the config)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 

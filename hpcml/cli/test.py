@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from hpcml.cli.common import pathname
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register MODEL, SYSTEM... and the options."""
-    parser.add_argument("model", type=Path, help="ensemble.pt or model file from hpcml train")
-    parser.add_argument("systems", nargs="+", type=Path, metavar="SYSTEM",
+    parser.add_argument("model", type=pathname, help="ensemble.pt or model file from hpcml train")
+    parser.add_argument("systems", nargs="+", type=pathname, metavar="SYSTEM",
                         help="labeled data: deepmd/npy dirs, HDF5 frame files, extxyz")
     parser.add_argument("--format", default="auto", help="data format (default: detect)")
     parser.add_argument("--member", type=int, default=None, metavar="K",
                         help="test ensemble member K alone (default: the committee mean)")
-    parser.add_argument("--detail", default=None, metavar="PREFIX",
+    parser.add_argument("--detail", type=pathname, default=None, metavar="PREFIX",
                         help="write dp-test detail files PREFIX.e.out, .e_peratom.out, .f.out "
                              "(and .v.out with virials)")
     parser.add_argument("--json", action="store_true",
@@ -36,7 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table (under mpirun rank 0 does the work and prints)."""
+    from hpcml.errors import ConfigError
+    from hpcml.io.formats import READERS
     from hpcml.parallel import Context, abort_on_error
+
+    if args.format not in ("auto", *READERS):
+        raise ConfigError(f"--format {args.format}: not a data format; choose one of auto, "
+                          f"{', '.join(READERS)}")
 
     ctx = Context.create()
     with abort_on_error(ctx):

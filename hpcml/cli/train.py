@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from hpcml.cli.common import add_config_argument
+from hpcml.cli.common import add_config_argument, pathname
 from hpcml.cli.outputs import add_output_options
 
 #: what ``hpcml train`` writes in its output directory (deleted by --force)
@@ -31,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["float64", "float32"], default=None)
     parser.add_argument("--backend", choices=["mpi4py", "horovod", "torch"], default=None,
                         help="gradient averaging across the ranks of a member")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument("--out", type=pathname, default=None, help="output directory")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object with the results as the last line")
     add_output_options(parser)

@@ -80,7 +80,13 @@ class DirLock:
         self._fd: int | None = None
 
     def acquire(self) -> DirLock:
-        """Take the lock or raise :class:`LockedError` naming the holder."""
+        """Take the lock or raise :class:`LockedError` naming the holder.
+
+        A file where the directory should be is a :class:`UserError`.
+        """
+        if self.directory.exists() and not self.directory.is_dir():
+            raise UserError(f"{self.what} {self.directory}: is a file, not a directory; give "
+                            "a new or existing directory")
         self.directory.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

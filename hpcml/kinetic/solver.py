@@ -254,13 +254,14 @@ class KineticSolver:
         """``rho, u, T, q, P`` on this block's cells."""
         return macroscopic(self.f, self.layout)
 
-    def max_dt(self) -> float:
+    def max_dt(self, warn: bool = True) -> float:
         """The step allowed by the CFL number (warns and clamps above the positivity limit)."""
         limit = CFL_LIMIT[self.problem.limiter]
         cfl = self.options.cfl if self.options.cfl is not None else 0.9 * limit
         if cfl > limit:
-            _log.warning("CFL %.3g exceeds the positivity limit %.3g of limiter %s; "
-                         "using %.3g", cfl, limit, self.problem.limiter, limit)
+            if warn:
+                _log.warning("CFL %.3g exceeds the positivity limit %.3g of limiter %s; "
+                             "using %.3g", cfl, limit, self.problem.limiter, limit)
             cfl = limit
         vmax = float(np.abs(self.layout.grid.v).max())
         return cfl * self.problem.dx / vmax

@@ -219,7 +219,9 @@ def _post(section: LabelSection, frames: Frames, plan: Plan, candidates: str) ->
                   "frames_sha256": _frames_hash(frames),
                   "n_candidates": frames.n_frames, "n_labeled": len(indices),
                   "n_failed": frames.n_frames - len(indices), "failures": reasons,
-                  "retries": list(section.retries)}
+                  "retries": list(section.retries),
+                  "exports": [str(Path(p).resolve()) for p in (section.export_deepmd,
+                                                               section.export_extxyz) if p]}
     save_labeled(section.out, labeled, provenance, append=section.append)
     export_frames(labeled, section.export_deepmd, section.export_extxyz)
     return {"n_labeled": len(indices), "failures": reasons}

@@ -119,8 +119,11 @@ def claim(rundir: RunDir, config_dump: dict, source: str, allow_changed: bool) -
     ------
     ConfigError
         When the directory was made by a config that differs in keys that
-        change results, unless ``allow_changed``.
+        change results, unless ``allow_changed``, or is a file.
     """
+    if rundir.root.exists() and not rundir.root.is_dir():
+        raise ConfigError(f"run.workdir {rundir.root}: is a file, not a directory; give a new "
+                          "or existing run directory (run.workdir or --workdir)")
     fingerprint = config_fingerprint(config_dump)
     record = {"config": config_dump, "source": source, "hash": config_hash(config_dump)}
     if rundir.run_json.exists():

@@ -38,6 +38,8 @@ _log = logging.getLogger(__name__)
 
 #: largest tolerated Maxwellian mass fraction outside the velocity box before warning
 BOX_LOSS_WARN = 1e-6
+#: the most time steps a solve may need without -kinetic_ts_max_steps (beyond: not a run)
+MAX_STEPS = 10**9
 
 
 def initial_state(cfg: KineticSection, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -90,6 +92,31 @@ def check_velocity_resolution(cfg: KineticSection) -> None:
     _log.warning("%s for Kn = %.3g: the density may be off by about %.2g (velocity-grid error "
                  "measured on Sod, docs/kinetic.md); n = %d keeps it below %g%s",
                  given, cfg.knudsen, error, need, TARGET, note)
+
+
+def check_step_count(cfg: KineticSection, solver: KineticSolver,
+                     names: Mapping[str, str] | None = None) -> None:
+    """Stop when reaching ``t_end`` would take more than :data:`MAX_STEPS` time steps.
+
+    Such a solve would not end (``--t-end 1e30``; past about 1e16 steps ``t + dt``
+    no longer moves ``t``).  With ``-kinetic_ts_max_steps`` it runs that many steps.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``t_end`` (the option that set it, from ``names``), the step count,
+        the time step and the fix.
+    """
+    if solver.options.max_steps is not None:
+        return
+    dt = solver.max_dt(warn=False)
+    steps = cfg.t_end / dt
+    if steps > MAX_STEPS:
+        name = (names or {}).get("t_end", "kinetic.t_end")
+        raise ConfigError(f"{name} {cfg.t_end:g} needs about {steps:.2g} time steps of dt = "
+                          f"{dt:.3g} (the CFL limit), more than {MAX_STEPS:.0e}: the solve "
+                          f"would not end; lower {name}, or pass -kinetic_ts_max_steps N to "
+                          "stop after N steps")
 
 
 def memory_estimate(cfg: KineticSection, ranks: int, gathered: bool = False) -> Estimate:
@@ -247,6 +274,11 @@ def run_kinetic(ctx: Context, cfg: KineticSection, petsc_words: Sequence[str] = 
         solver.set_state(rho[sl], u[sl], T[sl])
     except ValueError as exc:
         raise ConfigError(f"{source}: kinetic: {exc}") from None
+    try:
+        check_step_count(cfg, solver, names)
+    except UserError:
+        solver.destroy()
+        raise
     attrs = {"knudsen": cfg.knudsen, "collision": cfg.collision, "mode": cfg.velocity.mode,
              "nv": problem.layout.grid.n, "vmax": vmax, "limiter": cfg.limiter, "nx": cfg.nx,
              "x_interval": list(cfg.x), "boundary": [cfg.boundary.left, cfg.boundary.right],

@@ -30,6 +30,9 @@ KNOWN = {
                 "compiler builds them, else numpy (default auto)"),
 }
 
+#: the largest whole-number option value (PETSc's 32-bit PetscInt)
+INT_MAX = 2**31 - 1
+
 
 class PetscOptionError(UserError):
     """An unknown or malformed ``-kinetic_*`` option."""
@@ -95,7 +98,8 @@ def kinetic_options(values: Mapping[str, object]) -> Iterator[None]:
     db = PETSc.Options()
     names = [n if n.startswith(PREFIX) else PREFIX + n for n in values]
     check_names(names)
-    for name, value in zip(names, values.values()):
+    checked = [_checked(name[len(PREFIX):], value) for name, value in zip(names, values.values())]
+    for name, value in zip(names, checked):
         db[name] = _petsc_value(value)
     try:
         check_names([k for k in db.getAll() if k.startswith(PREFIX)])
@@ -103,6 +107,28 @@ def kinetic_options(values: Mapping[str, object]) -> Iterator[None]:
     finally:
         for name in names:
             db.delValue(name)
+
+
+def _checked(key: str, value: object) -> object:
+    """The value of a numeric option as PETSc reads it, or :class:`PetscOptionError`.
+
+    Checked here, because PETSc prints its error stack for a malformed number.
+    """
+    kind = KNOWN[key][0]
+    if kind not in (int, float) or isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise PetscOptionError(f"-{PREFIX}{key} {text}: not a number") from None
+    if kind is float:
+        return value
+    if not number.is_integer():
+        raise PetscOptionError(f"-{PREFIX}{key} {text}: not a whole number")
+    if abs(number) > INT_MAX:
+        raise PetscOptionError(f"-{PREFIX}{key} {text}: too large (at most {INT_MAX})")
+    return int(number)
 
 
 def _petsc_value(value: object) -> str:
