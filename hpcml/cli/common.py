@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,15 +72,36 @@ def parallel_job(args: argparse.Namespace, config: HpcmlConfig) -> Iterator[Cont
     """Build the job's Context, set threads and logging, abort all ranks on error.
 
     The one place where a subcommand's communicator is created (STYLE rule 3).
+    Threads follow :mod:`hpcml.parallel.threads` (``OMP_NUM_THREADS`` in the
+    environment, else ``parallel.threads_per_rank``), set before numpy's BLAS
+    or torch start; device and HDF5 writer come from the ``parallel`` section.
     """
     from hpcml.parallel import Context, abort_on_error, setup_logging
+    from hpcml.parallel.threads import apply_threads, conflict, oversubscription, resolve_threads
 
-    # read by numpy's BLAS and torch when they are first imported
-    os.environ.setdefault("OMP_NUM_THREADS", str(config.parallel.threads_per_rank))
-    ctx = Context.create()
+    par = config.parallel
+    threads = resolve_threads(par.threads_per_rank)
+    apply_threads(threads)
+    ctx = Context.create(device=par.device, hdf5_writer=par.hdf5_writer)
     with abort_on_error(ctx):
         level = args.log_level or config.run.log_level
         logdir = config.run.workdir / "logs" if config.run.log_per_rank else None
         setup_logging(ctx, level=level, logdir=logdir)
+        given = par.threads_per_rank if "threads_per_rank" in par.model_fields_set else None
+        for note in (conflict(given, threads), oversubscription(threads.n, ctx.local_size)):
+            if note and ctx.is_root:
+                logging.getLogger("hpcml.parallel").warning("%s", note)
         yield ctx
 
+
+def plain_context() -> Context:
+    """The Context of a subcommand without a config (test, export, import, convert).
+
+    Threads as :func:`parallel_job` sets them, with 1 in place of
+    ``parallel.threads_per_rank`` (:mod:`hpcml.parallel.threads`).
+    """
+    from hpcml.parallel import Context
+    from hpcml.parallel.threads import apply_threads, resolve_threads
+
+    apply_threads(resolve_threads(1))
+    return Context.create()

@@ -28,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Import on rank 0 and print a summary (once under mpirun)."""
-    from hpcml.parallel import Context, abort_on_error
+    from hpcml.cli.common import plain_context
+    from hpcml.parallel import abort_on_error
 
-    ctx = Context.create()
+    ctx = plain_context()
     with abort_on_error(ctx):
         summary = ctx.comm.bcast(import_models(args) if ctx.is_root else None, root=0)
     if ctx.is_root:

@@ -79,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
     from hpcml.explore.job import check_md_memory, run_md, walker_structure
     from hpcml.molecular.committee import Committee
     from hpcml.parallel import root_call
+    from hpcml.parallel.threads import rank_threads
 
     config = checked_config(args)
     cfg = config.md
     with parallel_job(args, config) as ctx:
-        torch_threads(config.parallel.threads_per_rank)
+        torch_threads(rank_threads())   # OMP_NUM_THREADS, else threads_per_rank
         committee = Committee.load(cfg.model)
         check_md_memory(ctx, cfg, committee, args.atoms)   # before replicating the cells
         for k in range(len(cfg.walkers)):   # bad structures or --atoms before the record

@@ -37,15 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table (under mpirun rank 0 does the work and prints)."""
+    from hpcml.cli.common import plain_context
     from hpcml.errors import ConfigError
     from hpcml.io.formats import READERS
-    from hpcml.parallel import Context, abort_on_error
+    from hpcml.parallel import abort_on_error
 
     if args.format not in ("auto", *READERS):
         raise ConfigError(f"--format {args.format}: not a data format; choose one of auto, "
                           f"{', '.join(READERS)}")
 
-    ctx = Context.create()
+    ctx = plain_context()
     with abort_on_error(ctx):
         result = ctx.comm.bcast(_evaluate(args) if ctx.is_root else None, root=0)
     if ctx.is_root:

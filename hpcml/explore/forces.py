@@ -149,5 +149,5 @@ def committee_deviation(ctx: object, forces: np.ndarray, virials: np.ndarray,
 
 
 def torch_threads(n: int) -> None:
-    """Give torch ``n`` threads (one per rank under mpirun)."""
+    """Give torch ``n`` threads (:func:`hpcml.parallel.threads.rank_threads`)."""
     torch.set_num_threads(max(1, n))

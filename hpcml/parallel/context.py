@@ -14,17 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcml.errors import UserError
+from hpcml.parallel import launcher
 from hpcml.parallel.serial import SerialComm
-
-#: environment variables an MPI launcher sets in the processes it starts
-#: (Open MPI, MPICH/Hydra, PMIx)
-LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
-
-#: variables that give the number of processes a launcher started (Open MPI,
-#: MPICH/Hydra, Slurm's srun), and those that give this process's rank in it
-SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS",
-                  "SLURM_STEP_NUM_TASKS")
-RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MPI_LOCALRANKID")
 
 
 class LaunchMismatchError(UserError):
@@ -33,46 +24,13 @@ class LaunchMismatchError(UserError):
 
 def under_mpi_launcher() -> bool:
     """True in a process started by ``mpirun``/``mpiexec``/``srun`` (no MPI import)."""
-    return any(k in os.environ for k in LAUNCHER_VARIABLES)
-
-
-def _int_env(name: str) -> int | None:
-    """The integer value of environment variable ``name``, or None."""
-    try:
-        return int(os.environ[name])
-    except (KeyError, ValueError):
-        return None
-
-
-def launcher_processes() -> tuple[str, int] | None:
-    """``(variable, N)`` when a launcher's variable says it started N > 1 processes.
-
-    Sizes come from :data:`SIZE_VARIABLES` (``SLURM_NTASKS`` only inside an
-    ``srun`` step, where ``SLURM_STEP_ID`` is set, not in a batch script); a
-    rank above 0 in :data:`RANK_VARIABLES` or ``SLURM_PROCID`` means at least
-    rank + 1 processes.
-
-    Returns
-    -------
-    tuple or None
-        The variable's name and the number of processes it implies.
-    """
-    names = [*SIZE_VARIABLES, *(("SLURM_NTASKS",) if "SLURM_STEP_ID" in os.environ else ())]
-    for name in names:
-        n = _int_env(name)
-        if n is not None and n > 1:
-            return name, n
-    slurm_rank = ("SLURM_PROCID",) if "SLURM_STEP_ID" in os.environ else ()
-    for name in (*RANK_VARIABLES, *slurm_rank):
-        r = _int_env(name)
-        if r is not None and r > 0:
-            return name, r + 1
-    return None
+    return launcher.under_launcher()
 
 
 def check_launch(size: int, has_mpi: bool) -> None:
     """Stop when the launcher started several processes but the communicator has one.
 
+    The launcher's variables are read by :func:`hpcml.parallel.launcher.detect`.
     Without this, every process of ``mpirun -n N`` with a missing or
     mismatched mpi4py runs the whole job as rank 0 of 1 in the same directory.
 
@@ -81,10 +39,10 @@ def check_launch(size: int, has_mpi: bool) -> None:
     LaunchMismatchError
         Naming the launcher variable and the fix.
     """
-    found = launcher_processes()
+    found = launcher.detect().processes()
     if size != 1 or found is None:
         return
-    name, n = found
+    variable, n, exact = found
     forced = os.environ.get("HPCML_NO_MPI", "") not in ("", "0")
     if forced:
         why = "HPCML_NO_MPI is set, so each process runs alone"
@@ -99,9 +57,8 @@ def check_launch(size: int, has_mpi: bool) -> None:
         fix = ("use the mpirun/srun of the MPI library that mpi4py was built with "
                "(python -c 'import mpi4py; print(mpi4py.get_config())'), or rebuild mpi4py "
                "for this launcher's MPI")
-    many = f"{n}" if name in SIZE_VARIABLES or name == "SLURM_NTASKS" else f"at least {n}"
-    raise LaunchMismatchError(f"the launcher started {many} processes ({name}="
-                              f"{os.environ[name]}) "
+    many = f"{n}" if exact else f"at least {n}"
+    raise LaunchMismatchError(f"the launcher started {many} processes ({variable}) "
                               f"but this one sees a communicator of 1: {why}. Each process "
                               f"would run the whole job as rank 0 of 1. Fix: {fix}")
 
@@ -118,9 +75,14 @@ def _world_comm(serial: bool) -> tuple[Any, bool]:
 
 
 def _node_layout(comm: Any, has_mpi: bool) -> tuple[int, int]:
-    """Rank of this process among the ranks of ``comm`` on its node, and their number."""
+    """Rank of this process among the ranks of ``comm`` on its node, and their number.
+
+    From MPI's shared-memory split; without MPI (one process) the launcher's
+    local rank and size (:mod:`hpcml.parallel.launcher`), else 0 and 1.
+    """
     if not has_mpi:
-        return 0, 1
+        info = launcher.detect()
+        return info.local_rank or 0, max(info.local_size or 1, 1)
     from mpi4py import MPI
 
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
@@ -147,6 +109,11 @@ class Context:
     group, n_groups
         Index of this process's group and the number of groups, after
         :meth:`split` (0 and 1 for the whole job).
+    device_request
+        ``parallel.device``: ``auto``, ``cpu`` or ``cuda`` (see :attr:`device`).
+    hdf5_writer
+        ``parallel.hdf5_writer``: what the frame stores' ``"auto"`` writer
+        means on this Context (:func:`hpcml.io.hdf5.writers.resolve_writer`).
     parent
         The Context this one was split from, or None.
     """
@@ -157,10 +124,13 @@ class Context:
     local_size: int = 1
     group: int = 0
     n_groups: int = 1
+    device_request: str = "auto"
+    hdf5_writer: str = "auto"
     parent: Context | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def create(cls, comm: Any = None, serial: bool = False) -> Context:
+    def create(cls, comm: Any = None, serial: bool = False, device: str = "auto",
+               hdf5_writer: str = "auto") -> Context:
         """Build the job's Context.
 
         Parameters
@@ -170,6 +140,10 @@ class Context:
         serial
             Force a :class:`SerialComm` even when mpi4py is present (and skip
             the launcher check).
+        device
+            ``auto``, ``cpu`` or ``cuda`` (config ``parallel.device``).
+        hdf5_writer
+            ``auto``, ``mpio`` or ``gather`` (config ``parallel.hdf5_writer``).
 
         Raises
         ------
@@ -184,7 +158,8 @@ class Context:
         else:
             has_mpi = not isinstance(comm, SerialComm)
         local_rank, local_size = _node_layout(comm, has_mpi)
-        return cls(comm=comm, has_mpi=has_mpi, local_rank=local_rank, local_size=local_size)
+        return cls(comm=comm, has_mpi=has_mpi, local_rank=local_rank, local_size=local_size,
+                   device_request=device, hdf5_writer=hdf5_writer)
 
     @property
     def rank(self) -> int:
@@ -203,19 +178,36 @@ class Context:
 
     @property
     def device(self) -> str:
-        """Torch device for this process: ``cuda:<i>`` when GPUs are visible, else ``cpu``.
+        """Torch device for this process.
 
-        Set ``HPCML_DEVICE`` to override (e.g. ``cpu`` on a GPU node).
+        ``HPCML_DEVICE`` (e.g. ``cpu`` on a GPU node, or ``cuda:1``) wins over
+        :attr:`device_request`; ``cpu`` is the CPU; ``cuda`` and ``auto`` pick
+        ``cuda:<local_rank mod visible GPUs>``
+        (:func:`hpcml.parallel.launcher.gpu_index`), and ``auto`` falls back
+        to ``cpu`` without a GPU.
+
+        Raises
+        ------
+        UserError
+            For ``parallel.device: cuda`` when torch sees no GPU.
         """
         forced = os.environ.get("HPCML_DEVICE")
         if forced:
             return forced
+        if self.device_request == "cpu":
+            return "cpu"
         try:
             import torch
         except ImportError:
-            return "cpu"
-        n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return f"cuda:{self.local_rank % n_gpu}" if n_gpu else "cpu"
+            torch = None
+        n_gpu = torch.cuda.device_count() if torch and torch.cuda.is_available() else 0
+        if n_gpu:
+            return f"cuda:{launcher.gpu_index(self.local_rank, n_gpu)}"
+        if self.device_request == "cuda":
+            raise UserError("parallel.device is cuda but torch sees no GPU (CUDA_VISIBLE_"
+                            f"DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}); "
+                            "set parallel.device: auto or cpu, or run on a GPU node")
+        return "cpu"
 
     def split(self, n_groups: int) -> Context:
         """Split the ranks into ``n_groups`` contiguous groups.
@@ -249,6 +241,8 @@ class Context:
             local_size=self.local_size,
             group=color,
             n_groups=n_groups,
+            device_request=self.device_request,
+            hdf5_writer=self.hdf5_writer,
             parent=self,
         )
 

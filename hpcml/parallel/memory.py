@@ -11,8 +11,10 @@ every rank with the estimate, the limit and the fix (a
 The limit of a rank (:func:`rank_limit`) is the node's ``MemAvailable``
 (``/proc/meminfo``), lowered to what a cgroup still allows (v2 ``memory.max``
 minus ``memory.current``, or v1 ``memory.limit_in_bytes`` minus
-``memory.usage_in_bytes``), divided over the job's ranks on the node
-(:attr:`Context.local_size`).  ``HPCML_MEMORY_LIMIT`` replaces it: bytes per
+``memory.usage_in_bytes``) and to the memory the batch system granted
+(``SLURM_MEM_PER_NODE``, read by :mod:`hpcml.parallel.launcher`), divided
+over the job's ranks on the node (:attr:`Context.local_size`; without a
+Context, the launcher's local size).  ``HPCML_MEMORY_LIMIT`` replaces it: bytes per
 rank with an optional K/M/G/T suffix (powers of 1024), or ``off``.
 
 The estimates count the arrays the code allocates (their sizes are derived in
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpcml.errors import UserError
+from hpcml.parallel import launcher
 
 if TYPE_CHECKING:
     from hpcml.parallel.context import Context
@@ -130,11 +133,14 @@ def _cgroup(root: Path) -> tuple[int, str] | None:
     return None
 
 
-def node_available(meminfo: Path = MEMINFO, cgroup: Path = CGROUP) -> tuple[int, str] | None:
+def node_available(meminfo: Path = MEMINFO, cgroup: Path = CGROUP,
+                   env: Mapping[str, str] | None = None) -> tuple[int, str] | None:
     """Bytes this node still has for the job, and where the figure comes from.
 
-    The smaller of ``MemAvailable`` and what the cgroup's limit leaves; None
-    when neither can be read (not Linux).
+    The smallest of ``MemAvailable``, what the cgroup's limit leaves and the
+    memory the batch system granted the job on this node
+    (:func:`hpcml.parallel.launcher.allocation_memory`, e.g. ``sbatch --mem``);
+    None when none can be read (not Linux).
     """
     found = []
     avail = _meminfo(meminfo)
@@ -143,12 +149,18 @@ def node_available(meminfo: Path = MEMINFO, cgroup: Path = CGROUP) -> tuple[int,
     cg = _cgroup(cgroup)
     if cg is not None:
         found.append((cg[0], f"the cgroup's {cg[1]} less its use"))
+    granted = launcher.allocation_memory(env)
+    if granted is not None:
+        found.append((granted[0], f"the job's memory {granted[1]}"))
     return min(found) if found else None
 
 
-def rank_limit(local_size: int = 1, env: Mapping[str, str] | None = None,
+def rank_limit(local_size: int | None = None, env: Mapping[str, str] | None = None,
                meminfo: Path = MEMINFO, cgroup: Path = CGROUP) -> Limit | None:
     """What one of ``local_size`` ranks on this node may allocate; None: do not check.
+
+    ``local_size`` defaults to the launcher's count of this job's processes
+    on the node (:func:`hpcml.parallel.launcher.detect`; 1 outside a launcher).
 
     Raises
     ------
@@ -165,10 +177,12 @@ def rank_limit(local_size: int = 1, env: Mapping[str, str] | None = None,
         except ValueError:
             raise UserError(f"{ENV_LIMIT}={given}: not a size; give bytes per rank such as "
                             "16G or 512M, or 'off' to skip the memory check") from None
-    found = node_available(meminfo, cgroup)
+    found = node_available(meminfo, cgroup, env)
     if found is None:
         return None
     avail, source = found
+    if local_size is None:
+        local_size = launcher.detect(env).local_size or 1
     n = max(int(local_size), 1)
     if n == 1:
         return Limit(avail, source)
@@ -200,7 +214,7 @@ def check_memory(ctx: Context | None, estimate: Estimate, subject: str,
         On every rank, with the estimate, the limit and the fix.
     """
     if limit is None:
-        limit = rank_limit(ctx.local_size if ctx is not None else 1)
+        limit = rank_limit(ctx.local_size if ctx is not None else None)
     limits = [limit] if ctx is None else ctx.comm.allgather(limit)
     known = [lim for lim in limits if lim is not None]
     if not known:

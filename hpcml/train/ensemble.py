@@ -33,6 +33,7 @@ from hpcml.molecular.committee import Committee
 from hpcml.molecular.model import DeepPot
 from hpcml.molecular.spec import DeepPotSpec
 from hpcml.parallel import root_call
+from hpcml.parallel.threads import rank_threads
 from hpcml.train.data import load_frames, n_validation, split_validation
 from hpcml.train.loss import ExpDecay, Prefactors
 from hpcml.train.trainer import Trainer, TrainOptions
@@ -104,7 +105,7 @@ def _train_all(ctx: Context, spec: DeepPotSpec, cfg: TrainSection,
     """The body of :func:`train_ensemble`, under the output directory's lock."""
     from hpcml.train.distributed import make_averager
 
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    torch.set_num_threads(rank_threads())        # hpcml.parallel.threads' precedence
     data = load_frames(systems, spec, fmt)
     train, valid = split_validation(data, cfg.validation_fraction)
     new, offset = [], 0           # training-frame indices of the new systems

@@ -33,6 +33,24 @@ def test_node_layout_and_memory_check_are_collective(ctx):
         check_memory(ctx, Estimate({"x": 1e6}), "test", "fix", limit=limit)
 
 
+def test_launcher_and_config_layout(ctx):
+    """The launcher's variables agree with MPI (hpcml.parallel.launcher), and the config's
+    parallel.hdf5_writer is what the stores' "auto" writer means on several ranks."""
+    from hpcml.io.hdf5.writers import resolve_writer
+    from hpcml.parallel import Context
+    from hpcml.parallel.launcher import detect
+
+    info = detect()
+    parallel_assert(ctx, (info.rank, info.size) == (ctx.rank, ctx.size), f"{info}")
+    parallel_assert(ctx, info.local_size in (None, ctx.local_size), f"{info}")
+    gather = Context(comm=ctx.comm, has_mpi=True, hdf5_writer="gather")
+    parallel_assert(ctx, resolve_writer(gather) == "gather")
+    parallel_assert(ctx, resolve_writer(gather.split(1)) == "gather")
+    parallel_assert(ctx, resolve_writer(gather, "mpio") == "mpio")   # an explicit name wins
+    parallel_assert(ctx, resolve_writer(Context.create(serial=True, hdf5_writer="mpio")) ==
+                    "serial")
+
+
 @pytest.mark.parametrize("n_groups", [1, 2])
 def test_split_contiguous_balanced_groups(ctx, n_groups):
     sub = ctx.split(n_groups)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcml.io.hdf5._h5 import has_mpio, load_h5py
+from hpcml.io.hdf5._h5 import has_mpio, load_h5py, require_mpio
 from hpcml.parallel import Context, collective_call
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,11 @@ class MomentWriter:
         self.offset, self.n_local, self.nx, self.dof = offset, len(x_local), nx, dof
         self.nt = 0
         h5py = load_h5py(prefer_mpi=ctx.size > 1)
-        self.mpio = ctx.size > 1 and ctx.has_mpi and has_mpio(h5py)
+        choice = getattr(ctx, "hdf5_writer", "auto")      # config parallel.hdf5_writer
+        if choice == "mpio" and ctx.size > 1:
+            h5py = require_mpio()
+        self.mpio = (ctx.size > 1 and ctx.has_mpi and has_mpio(h5py)
+                     and choice in ("auto", "mpio"))
         self._gather = ctx.size > 1 and not self.mpio
         if ctx.is_root:
             self.path.parent.mkdir(parents=True, exist_ok=True)

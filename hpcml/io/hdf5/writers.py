@@ -50,14 +50,20 @@ def get_writer(name: str) -> Writer:
 def resolve_writer(ctx: Context, name: str = "auto") -> str:
     """Name of the writer ``"auto"`` stands for on ``ctx``; other names pass through.
 
-    ``auto`` is ``mpio`` when ``ctx`` has MPI, more than one rank and h5py
-    has MPI support; ``gather`` on several ranks otherwise; ``serial`` on one.
+    ``auto`` is ``serial`` on one rank; on several, what the Context was built
+    with (config ``parallel.hdf5_writer``, :attr:`hpcml.parallel.Context.hdf5_writer`)
+    unless that is ``auto`` too; then ``mpio`` when ``ctx`` has MPI and h5py has MPI
+    support, ``gather`` otherwise.
     """
     if name != "auto":
         get_writer(name)
         return name
     if ctx.size == 1:
         return "serial"
+    configured = getattr(ctx, "hdf5_writer", "auto")
+    if configured != "auto":
+        get_writer(configured)
+        return configured
     if ctx.has_mpi and has_mpio(load_h5py(prefer_mpi=True)):
         return "mpio"
     _log.info("h5py has no MPI support: appending with the 'gather' writer")
