@@ -3,6 +3,8 @@
 Physics lives in the hpcml config; algorithms go through PETSc's options
 database with the prefix ``kinetic_`` (STYLE rule 13).  Any ``-kinetic_*``
 option that is not one of :data:`KNOWN` is an error, not silently ignored.
+The helpers take ``prefix`` and ``known`` for other solvers' tables (the
+moment solver's ``-moments_*``, :mod:`hpcml.moments.petsc.options`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class PetscOptionError(UserError):
     """An unknown or malformed ``-kinetic_*`` option."""
 
 
-def parse_words(words: Sequence[str]) -> dict[str, str]:
+def parse_words(words: Sequence[str], prefix: str = PREFIX,
+                known: Mapping[str, tuple] = KNOWN) -> dict[str, str]:
     """``["-kinetic_ts_cfl", "0.4", "-kinetic_ts_monitor"]`` -> ``{"kinetic_ts_cfl": "0.4", ...}``.
 
     Raises
@@ -52,10 +55,10 @@ def parse_words(words: Sequence[str]) -> dict[str, str]:
     for word in words:
         if word.startswith("-") and not _is_number(word):
             name = word.lstrip("-")
-            if not name.startswith(PREFIX):
+            if not name.startswith(prefix):
                 raise PetscOptionError(
-                    f"PETSc option {word!r}: only -{PREFIX}* options are taken here "
-                    f"(known: {', '.join('-' + PREFIX + k for k in KNOWN)})")
+                    f"PETSc option {word!r}: only -{prefix}* options are taken here "
+                    f"(known: {', '.join('-' + prefix + k for k in known)})")
             key = name
             out[key] = "true"
         elif key is not None and out[key] == "true":
@@ -75,20 +78,22 @@ def _is_number(word: str) -> bool:
     return True
 
 
-def check_names(names: Sequence[str]) -> None:
-    """Raise :class:`PetscOptionError` for any ``kinetic_*`` name that is not known."""
+def check_names(names: Sequence[str], prefix: str = PREFIX,
+                known: Mapping[str, tuple] = KNOWN) -> None:
+    """Raise :class:`PetscOptionError` for any ``prefix`` name (``kinetic_*``) not ``known``."""
     for name in names:
-        key = name[len(PREFIX):] if name.startswith(PREFIX) else name
-        if key not in KNOWN:
-            close = difflib.get_close_matches(key, list(KNOWN), n=1)
-            hint = f"; did you mean -{PREFIX}{close[0]}?" if close else ""
+        key = name[len(prefix):] if name.startswith(prefix) else name
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean -{prefix}{close[0]}?" if close else ""
             raise PetscOptionError(
-                f"unknown PETSc option -{PREFIX}{key}{hint} (known: "
-                f"{', '.join('-' + PREFIX + k for k in KNOWN)})")
+                f"unknown PETSc option -{prefix}{key}{hint} (known: "
+                f"{', '.join('-' + prefix + k for k in known)})")
 
 
 @contextmanager
-def kinetic_options(values: Mapping[str, object]) -> Iterator[None]:
+def kinetic_options(values: Mapping[str, object], prefix: str = PREFIX,
+                    known: Mapping[str, tuple] = KNOWN) -> Iterator[None]:
     """Put ``{"kinetic_ts_cfl": 0.4, ...}`` (or names without the prefix) into PETSc's database.
 
     Everything with the prefix already in the database (e.g. from the
@@ -96,38 +101,40 @@ def kinetic_options(values: Mapping[str, object]) -> Iterator[None]:
     are removed on exit.
     """
     db = PETSc.Options()
-    names = [n if n.startswith(PREFIX) else PREFIX + n for n in values]
-    check_names(names)
-    checked = [_checked(name[len(PREFIX):], value) for name, value in zip(names, values.values())]
+    names = [n if n.startswith(prefix) else prefix + n for n in values]
+    check_names(names, prefix, known)
+    checked = [_checked(name[len(prefix):], value, prefix, known)
+               for name, value in zip(names, values.values())]
     for name, value in zip(names, checked):
         db[name] = _petsc_value(value)
     try:
-        check_names([k for k in db.getAll() if k.startswith(PREFIX)])
+        check_names([k for k in db.getAll() if k.startswith(prefix)], prefix, known)
         yield
     finally:
         for name in names:
             db.delValue(name)
 
 
-def _checked(key: str, value: object) -> object:
+def _checked(key: str, value: object, prefix: str = PREFIX,
+             known: Mapping[str, tuple] = KNOWN) -> object:
     """The value of a numeric option as PETSc reads it, or :class:`PetscOptionError`.
 
     Checked here, because PETSc prints its error stack for a malformed number.
     """
-    kind = KNOWN[key][0]
+    kind = known[key][0]
     if kind not in (int, float) or isinstance(value, bool):
         return value
     text = str(value).strip()
     try:
         number = float(text)
     except ValueError:
-        raise PetscOptionError(f"-{PREFIX}{key} {text}: not a number") from None
+        raise PetscOptionError(f"-{prefix}{key} {text}: not a number") from None
     if kind is float:
         return value
     if not number.is_integer():
-        raise PetscOptionError(f"-{PREFIX}{key} {text}: not a whole number")
+        raise PetscOptionError(f"-{prefix}{key} {text}: not a whole number")
     if abs(number) > INT_MAX:
-        raise PetscOptionError(f"-{PREFIX}{key} {text}: too large (at most {INT_MAX})")
+        raise PetscOptionError(f"-{prefix}{key} {text}: too large (at most {INT_MAX})")
     return int(number)
 
 

@@ -1,0 +1,1 @@
+"""PETSc twin of the moment solver (DMDA storage, global reductions), its options and job."""
