@@ -31,12 +31,11 @@ BUILT = {
     "status": ("status", "iteration, stage, accurate/candidate/failed %%"),
     "report": ("report", "plots (PNG) + summary of a run"),
     "kinetic": ("kinetic", "PETSc kinetic solve (BGK / Boltzmann)"),
+    "moments": ("moments", "ML moment method: solve (built), train, run"),
 }
 
 #: name -> (issue that builds it, one-line help, positional arguments)
-PENDING = {
-    "moments": (9, "ML moment method: train, solve, run", ["action"]),
-}
+PENDING: dict[str, tuple[int, str, list[str]]] = {}
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_BUILT = 3

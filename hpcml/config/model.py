@@ -15,6 +15,7 @@ from hpcml.config.label import LabelSection
 from hpcml.config.loop import LoopSection
 from hpcml.config.md import MdSection
 from hpcml.config.model_section import ModelSection
+from hpcml.config.moments import MomentsSection
 from hpcml.config.parallel import ParallelSection
 from hpcml.config.run import RunSection
 from hpcml.config.train import TrainSection
@@ -35,5 +36,7 @@ class HpcmlConfig(Section):
     label: LabelSection = Field(default_factory=LabelSection, description="CP2K labeling")
     kinetic: KineticSection = Field(default_factory=KineticSection,
                                     description="kinetic solver (hpcml kinetic)")
+    moments: MomentsSection = Field(default_factory=MomentsSection,
+                                    description="moment-system solver (hpcml moments solve)")
     loop: LoopSection = Field(default_factory=LoopSection,
                               description="the concurrent-learning loop (hpcml run)")

@@ -52,7 +52,7 @@ def test_python_m_and_console_script():
     proc = subprocess.run([sys.executable, "-m", "hpcml", "moments", "train"],
                           capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == EXIT_NOT_BUILT
-    assert "issue 9" in proc.stderr
+    assert "issue 17" in proc.stderr
     script = Path(sys.executable).with_name("hpcml")
     if script.exists():
         proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
