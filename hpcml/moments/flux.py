@@ -50,12 +50,25 @@ def reconstruct(prim_g: np.ndarray, limiter: str) -> tuple[np.ndarray, np.ndarra
     return left, right
 
 
+def _largest_speed(speeds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``max(|lower|, |upper|)`` ``(nf,)`` of a ``(lower, upper)`` pair of speed bounds."""
+    out = np.abs(speeds[0])
+    return np.maximum(out, np.abs(speeds[1]), out=out)
+
+
 def rusanov(fl: np.ndarray, fr: np.ndarray, ql: np.ndarray, qr: np.ndarray,
             speeds_l: tuple, speeds_r: tuple) -> np.ndarray:
-    """Rusanov (local Lax-Friedrichs) flux ``(nf, n_vars)`` from the two states' fluxes/speeds."""
-    a = np.maximum.reduce([np.abs(speeds_l[0]), np.abs(speeds_l[1]),
-                           np.abs(speeds_r[0]), np.abs(speeds_r[1])])
-    return 0.5 * (fl + fr) - 0.5 * a[:, None] * (qr - ql)
+    """Rusanov (local Lax-Friedrichs) flux ``(nf, n_vars)`` from the two states' fluxes/speeds.
+
+    Written into ``fl`` (returned).
+    """
+    a = np.maximum(_largest_speed(speeds_l), _largest_speed(speeds_r))
+    jump = np.subtract(qr, ql)
+    jump *= a[:, None]
+    out = np.add(fl, fr, out=fl)
+    out -= jump
+    out *= 0.5
+    return out
 
 
 def hll(fl: np.ndarray, fr: np.ndarray, ql: np.ndarray, qr: np.ndarray,
@@ -64,13 +77,17 @@ def hll(fl: np.ndarray, fr: np.ndarray, ql: np.ndarray, qr: np.ndarray,
 
     The bounds are clamped to ``S_L <= 0 <= S_R``, so one formula covers the
     upwind cases (``S_L >= 0`` gives ``F_L``, ``S_R <= 0`` gives ``F_R``).
+    Written into ``fl`` (returned).
     """
     sl = np.minimum(np.minimum(speeds_l[0], speeds_r[0]), 0.0)
     sr = np.maximum(np.maximum(speeds_l[1], speeds_r[1]), 0.0)
     width = sr - sl
-    width = np.where(width > 0, width, 1.0)                 # both zero: F_L = F_R here
-    return ((sr[:, None] * fl - sl[:, None] * fr + (sl * sr)[:, None] * (qr - ql))
-            / width[:, None])
+    width[~(width > 0)] = 1.0                               # both zero: F_L = F_R here
+    out = np.multiply(fl, sr[:, None], out=fl)
+    out -= fr * sl[:, None]
+    out += (qr - ql) * (sl * sr)[:, None]
+    out /= width[:, None]
+    return out
 
 
 RIEMANN = {"rusanov": rusanov, "hll": hll}
