@@ -108,6 +108,28 @@ def test_options_are_read_and_removed():
     assert time_options().cfl is None and time_options().flux == "rusanov"
 
 
+@pytest.mark.parametrize("closure", ["euler", "ns", "grad"])
+def test_memory_estimate_covers_the_traced_peak(closure):
+    """The job's estimate against the traced peak of a start, two steps and an output."""
+    import tracemalloc
+
+    from hpcml.kinetic.initial import sod
+    from hpcml.moments.petsc.job import memory_estimate
+    from hpcml.moments.solver import MomentProblem, MomentSolver
+
+    nx = 50000
+    tracemalloc.start()
+    x = np.linspace(0, 1, nx + 1)
+    s = MomentSolver(MomentProblem(closure, nx, eps=1e-2))
+    s.set_state(*sod(0.5 * (x[1:] + x[:-1])))
+    for _ in range(2):
+        s.step(0.5 * s.max_dt())
+    s.moments()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert 0.6 < peak / memory_estimate(nx, s.n_vars, 1).total < 1.1
+
+
 def test_pending_actions_say_so(capsys):
     for action in ("train", "run"):
         assert main(["moments", action, "x.yaml"]) == EXIT_NOT_BUILT

@@ -32,16 +32,17 @@ from hpcml.moments.solver import (
     TimeOptions,
 )
 from hpcml.parallel import Context
-from hpcml.parallel.memory import Estimate, check_memory, largest
+from hpcml.parallel.memory import Estimate, check_memory, largest, smallest
 
 _log = logging.getLogger(__name__)
 
 #: float64 values per cell of the whole grid held by every rank (cell edges and centres,
 #: the initial rho, u, T and the generators' temporaries, as the kinetic job's)
 GLOBAL_PER_CELL = 18
-#: float64 values per local cell and state column: the state, the stages, the ghosted copy
-#: and the flux computation's temporaries (reconstruction, face states, fluxes)
-LOCAL_PER_CELL = 30
+#: float64 values per local cell and state column at the peak of a step: the state, the
+#: stages, the ghosted copy and the flux computation's temporaries (reconstruction, face
+#: states, fluxes); traced: 9 (Euler), 10 (NS), 10.6 (Grad)
+LOCAL_PER_CELL = 12
 
 
 def memory_estimate(nx: int, n_vars: int, ranks: int) -> Estimate:
@@ -64,8 +65,12 @@ def check_memory_fits(ctx: Context, cfg: MomentsSection, n_vars: int,
 
     def fix(limit: float) -> str:
         most = largest(lambda m: memory_estimate(m, n_vars, ctx.size).total <= limit, cfg.nx)
-        return (f"lower {name} to {most} cells or fewer (every rank holds "
-                f"{GLOBAL_PER_CELL} values for each of the nx cells, so more ranks do not help)")
+        ranks = smallest(lambda r: memory_estimate(cfg.nx, n_vars, r).total <= limit)
+        if ranks is not None:
+            return (f"lower {name} to {most} cells or fewer, or run {ranks} ranks or more "
+                    "with this much memory each")
+        return (f"lower {name} to {most} cells or fewer (more ranks do not help: every rank "
+                f"holds {GLOBAL_PER_CELL} values for each of the nx cells)")
 
     check_memory(ctx, memory_estimate(cfg.nx, n_vars, ctx.size),
                  f"hpcml moments solve: {name} {cfg.nx} ({cfg.closure}, {n_vars} moments per "
