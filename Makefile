@@ -35,9 +35,11 @@ test: install
 lint:
 	$(VENV)/bin/ruff check hpcml tests bench
 
-# serial pytest: unit, integration (spawns its own mpirun) and gpu (skipped without CUDA)
+# serial pytest: unit, integration (spawns its own mpirun), gpu (skipped without CUDA) and
+# slurm (every launch/jobs template sbatch-ed to a one-node Slurm the tests start and
+# stop: about 100 s on 2 cores, most of it the loop job killed at its 1-minute limit)
 serial:
-	$(PY) -m pytest tests/unit tests/integration tests/gpu
+	$(PY) -m pytest tests/unit tests/integration tests/gpu tests/slurm
 
 # Every MPI run has a timeout: a hung rank fails the run instead of CI.
 mpi:

@@ -3,7 +3,8 @@
 # and `make test`.  A second run finds everything in place and takes seconds.
 #
 #   1. Debian packages (MPI, mpi4py, PETSc/petsc4py, parallel HDF5/h5py, CP2K,
-#      compilers); skipped when all are installed.
+#      compilers, Slurm and munge for the job-template tests); skipped when all
+#      are installed.
 #   2. .venv made from Debian's interpreter with --system-site-packages, so
 #      the Debian-built mpi4py/petsc4py/h5py are visible inside it.
 #   3. `pip install -e .[EXTRAS]` with numpy, mpi4py and h5py pinned to the
@@ -20,8 +21,11 @@ EXTRAS=${HPCML_EXTRAS:-test}
 PIP_EXTRAS=$(tr ',' '\n' <<< "$EXTRAS" | grep -vx horovod | paste -sd, - || true)
 VENV=${HPCML_VENV:-.venv}
 PY=/usr/bin/python3
+# slurm-wlm + munge: the one-node Slurm that tests/slurm starts in a scratch folder
+# (hpcml.testing.slurm; no service is started or configured system-wide).
 APT_PACKAGES="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py petsc-dev
-python3-h5py-mpi cp2k python3-venv python3-dev build-essential cmake python3-ase"
+python3-h5py-mpi cp2k python3-venv python3-dev build-essential cmake python3-ase
+slurm-wlm munge"
 
 say() { printf '[install] %s\n' "$*"; }
 

@@ -252,6 +252,43 @@ def _file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
+def concurrent_tasks(ctx: Context, section: LabelSection,
+                     allocation: tuple[int, str] | None = None) -> int:
+    """CP2K runs this rank keeps going at once: ``tasks_per_rank``, capped to the allocation.
+
+    Inside a batch allocation (:func:`hpcml.parallel.launcher.allocation_cpus`,
+    default) all ranks together start at most ``cpus // (ranks_per_task x
+    threads_per_task)`` runs, dealt over the ranks (a rank may get none):
+    more would ask Slurm for steps that wait for cores while their
+    ``label.timeout`` runs, or oversubscribe the cores.
+
+    Raises
+    ------
+    UserError
+        When one run needs more CPUs than the whole allocation has.
+    """
+    from hpcml.parallel.launcher import allocation_cpus
+
+    want = section.tasks_per_rank
+    found = allocation_cpus() if allocation is None else allocation
+    if found is None:
+        return want
+    cpus, source = found
+    per_run = section.ranks_per_task * section.threads_per_task
+    if per_run > cpus:
+        raise UserError(f"label.ranks_per_task x threads_per_task = {per_run} CPUs per CP2K "
+                        f"run, but the allocation has {cpus} ({source}); lower them or "
+                        "ask for more CPUs")
+    slots = cpus // per_run
+    if ctx.size * want <= slots:
+        return want
+    if ctx.is_root:
+        _log.warning("label: %d rank(s) x tasks_per_rank %d CP2K runs of %d CPU(s) would need "
+                     "%d CPUs but the allocation has %d (%s): running %d at a time",
+                     ctx.size, want, per_run, ctx.size * want * per_run, cpus, source, slots)
+    return slots // ctx.size + (ctx.rank < slots % ctx.size)
+
+
 def _drawn(queue: TaskQueue, frames: Frames, pending: list[int],
            keys: list[str]) -> Iterator[Structure]:
     """Structures of the pending tasks this rank draws from the job-wide queue."""
@@ -286,11 +323,12 @@ def label_frames(ctx: Context, section: LabelSection, frames: Frames,
         plan = root_call(ctx, _prepare, section, frames, candidates)
         if plan.pending:
             check_labeler(ctx, plan.program)
+        workers = concurrent_tasks(ctx, section) if plan.pending else section.tasks_per_rank
         with TaskQueue(ctx, len(plan.pending)) as queue:
-            stats = collective_call(ctx, run_tasks, plan.template,
-                                    _drawn(queue, frames, plan.pending, plan.keys),
+            drawn = _drawn(queue, frames, plan.pending, plan.keys) if workers else iter(())
+            stats = collective_call(ctx, run_tasks, plan.template, drawn,
                                     _settings(section, plan), Path(section.workdir),
-                                    section.tasks_per_rank)
+                                    max(workers, 1))
         stats = [s for part in ctx.comm.allgather(stats) for s in part]
         post = root_call(ctx, _post, section, frames, plan, candidates)
     finally:

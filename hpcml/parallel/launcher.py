@@ -47,8 +47,11 @@ LAUNCHERS: tuple[tuple[str, str | None, str | None, str | None, str | None], ...
     ("torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"),
 )
 #: prefixes of the variables by which a launcher wires its processes together: a child
-#: program (CP2K) started with them would try to join the enclosing job
-WIRING_PREFIXES = ("OMPI_", "PMIX_", "PRTE_", "PMI_", "HYDRA_", "I_MPI_", "PALS_")
+#: program (CP2K) started with them would try to join the enclosing job.  ``SLURM_STEP``:
+#: with the step's variables an Open MPI program started from inside an ``srun`` step
+#: believes it was direct-launched by srun and aborts ("OPAL ERROR: Unreachable"); the
+#: job's own variables (``SLURM_JOB_ID``, ...) stay, a nested ``srun`` needs them
+WIRING_PREFIXES = ("OMPI_", "PMIX_", "PRTE_", "PMI_", "HYDRA_", "I_MPI_", "PALS_", "SLURM_STEP")
 _SLURM_STEP, _TORCHRUN = "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID"
 _FIELDS = ("rank", "size", "local_rank", "local_size")
 
@@ -172,10 +175,11 @@ def gpu_index(local_rank: int, n_gpus: int) -> int:
 
 
 def allocation_cpus(env: Mapping[str, str] | None = None) -> tuple[int, str] | None:
-    """CPUs of the batch allocation this process runs in, and the variable that says so.
+    """CPUs of the Slurm allocation this process runs in, and the variable that says so.
 
-    Slurm: the sum of ``SLURM_JOB_CPUS_PER_NODE`` (``"32(x4)"`` is 128); PBS:
-    ``NCPUS`` x the distinct nodes of ``PBS_NODEFILE``.  None outside an allocation.
+    The sum of ``SLURM_JOB_CPUS_PER_NODE`` (``"32(x4)"`` is 128).  None
+    outside Slurm: PBS's ``NCPUS`` is the threads of one process (``ompthreads``),
+    not the chunk's cores, so PBS allocations are not read.
     """
     env = os.environ if env is None else env
     spec = env.get("SLURM_JOB_CPUS_PER_NODE")
@@ -185,14 +189,6 @@ def allocation_cpus(env: Mapping[str, str] | None = None) -> tuple[int, str] | N
             total, node = total + n, node + 1
         if total:
             return total, f"SLURM_JOB_CPUS_PER_NODE={spec}"
-    ncpus, nodefile = _int(env, "NCPUS"), env.get("PBS_NODEFILE")
-    if ncpus and nodefile:
-        try:
-            with open(nodefile) as fh:
-                nodes = len({line.strip() for line in fh if line.strip()})
-        except OSError:
-            nodes = 1
-        return ncpus * max(nodes, 1), f"NCPUS={ncpus} on {max(nodes, 1)} node(s) (PBS)"
     return None
 
 

@@ -82,8 +82,10 @@ def _write_xml_spec(binary: str, target: Path) -> None:
 
 
 def _serial_env() -> dict[str, str]:
-    """The environment without the launcher variables of an enclosing MPI job."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PRTE_"))}
+    """The environment without the launcher variables of an enclosing MPI job or srun step."""
+    from hpcml.parallel.launcher import child_environment
+
+    env = child_environment()
     env["OMP_NUM_THREADS"] = "1"
     return env
 
