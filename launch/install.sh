@@ -11,12 +11,12 @@
 #      system versions (constraints file); skipped while pyproject.toml and
 #      the extras are unchanged (stamp file in .venv).
 #
-# Environment: HPCML_EXTRAS (default "test"), HPCML_VENV (default .venv),
+# Environment: HPCML_EXTRAS (default "test,all"), HPCML_VENV (default .venv),
 # HPCML_SKIP_APT=1 to leave system packages alone (clusters: use modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EXTRAS=${HPCML_EXTRAS:-test}
+EXTRAS=${HPCML_EXTRAS:-test,all}
 # Horovod has no usable PyPI wheel: launch/build-horovod.sh builds it once torch is installed.
 PIP_EXTRAS=$(tr ',' '\n' <<< "$EXTRAS" | grep -vx horovod | paste -sd, - || true)
 VENV=${HPCML_VENV:-.venv}

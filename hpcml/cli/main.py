@@ -96,11 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     exception on one rank aborts all ranks (see
     :func:`hpcml.parallel.abort_on_error`).
     """
-    from hpcml.errors import NotBuiltError, UserError
+    from hpcml.errors import NotBuiltError, UserError, missing_dependency
 
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
+    except ModuleNotFoundError as exc:
+        missing = missing_dependency(exc, f"hpcml {args.command}")
+        if missing is None:
+            raise
+        _error(str(missing))
+        return EXIT_USER_ERROR
     except NotBuiltError as exc:
         _error(str(exc))
         return EXIT_NOT_BUILT

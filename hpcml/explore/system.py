@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpcml.errors import DataError
+from hpcml.errors import OPTIONAL_MODULES, DataError
 from hpcml.io import read_any
 
 #: Standard atomic weights (amu) of the elements hpcml's examples use.
@@ -22,9 +22,13 @@ def atomic_masses(symbols: list[str]) -> np.ndarray:
     missing = [s for s in symbols if s not in MASSES]
     table = dict(MASSES)
     if missing:
-        from ase.data import atomic_masses as ase_masses
-        from ase.data import atomic_numbers
-
+        try:
+            from ase.data import atomic_masses as ase_masses
+            from ase.data import atomic_numbers
+        except ModuleNotFoundError:
+            raise DataError(f"no mass for {', '.join(sorted(set(missing)))} in hpcml's table "
+                            f"and ASE, whose table is used for the rest, is not installed: "
+                            f"{OPTIONAL_MODULES['ase']}") from None
         table.update({s: float(ase_masses[atomic_numbers[s]]) for s in missing})
     return np.array([table[s] for s in symbols])
 

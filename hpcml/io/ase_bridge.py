@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcml.errors import DataError
+from hpcml.errors import OPTIONAL_MODULES, DataError
 from hpcml.io.frames import Frames
 
 
@@ -66,7 +66,8 @@ def read_ase(path: str | os.PathLike, type_map: Sequence[str] | None = None,
         import ase.io
     except ImportError:
         raise DataError(f"{path}: not a format hpcml reads itself, and ASE (which reads "
-                        "POSCAR, CIF, LAMMPS data, ...) is not installed: pip install ase"
+                        "POSCAR, CIF, LAMMPS data, ...) is not installed: "
+                        f"{OPTIONAL_MODULES['ase']}"
                         ) from None
     try:
         images = ase.io.read(str(path), index=":", format=format)

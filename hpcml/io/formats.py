@@ -100,6 +100,11 @@ def detect_format(path: str | os.PathLike) -> str:
                 return "deepmd/hdf5" if is_deepmd_hdf5(path) else "hdf5"
         if ase_available():
             return "ase"
+        from hpcml.errors import OPTIONAL_MODULES
+
+        raise DataError(f"{path}: not a format hpcml reads itself (deepmd/npy, deepmd/hdf5, "
+                        "hdf5, extxyz), and ASE, which reads POSCAR, CIF, LAMMPS data and "
+                        f"more, is not installed: {OPTIONAL_MODULES['ase']}")
     what = "does not exist" if not path.exists() else "has an unknown format"
     raise DataError(f"{path}: {what}; pass fmt= one of {list(READERS)}")
 

@@ -9,8 +9,9 @@ and ``stress`` (``-virial / volume`` in eV/A^3, Voigt order, periodic cells
 only) of the committee mean.  ``results`` also holds the committee deviation
 ``max_devi_f``, ``min_devi_f``, ``avg_devi_f`` (eV/A), and ``max_devi_v``
 etc. for periodic cells, and the members' ``energies_committee`` (K,) and
-``forces_committee`` (K, natoms, 3).  ASE is imported only by this module
-(Debian package ``python3-ase`` or ``pip install ase``).
+``forces_committee`` (K, natoms, 3).  ASE is an optional dependency (Debian
+package ``python3-ase`` or ``pip install 'hpcml[ase]'``); without it importing
+this module raises a ``ModuleNotFoundError`` that says so.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
 
-from hpcml.errors import DataError
+from hpcml.errors import OPTIONAL_MODULES, DataError
+
+try:
+    from ase.calculators.calculator import Calculator, all_changes
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] != "ase":
+        raise
+    raise ModuleNotFoundError("hpcml.molecular.calculator (the ASE calculator) needs ASE: "
+                              f"{OPTIONAL_MODULES['ase']}", name="ase") from None
+
 from hpcml.molecular.committee import Committee
 
 

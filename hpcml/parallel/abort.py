@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from hpcml.errors import UserError
+from hpcml.errors import UserError, missing_dependency
 
 if TYPE_CHECKING:
     from hpcml.parallel.context import Context
@@ -49,6 +49,7 @@ def abort_on_error(ctx: Context, exit_code: int = 1) -> Iterator[None]:
     except BaseException as exc:
         if ctx.size == 1:
             raise
+        exc = missing_dependency(exc) or exc      # a missing optional module: bad input
         if isinstance(exc, UserError):
             _report(ctx, f"error: {exc}")
             ctx.comm.Abort(USER_ERROR_CODE)
