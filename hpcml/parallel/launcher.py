@@ -16,8 +16,9 @@ launcher of :data:`LAUNCHERS` that sets it wins, in this order:
   ``PMI_SIZE``, ``MPI_LOCALRANKID``, ``MPI_LOCALNRANKS``;
 - Cray PALS (PBS): ``PALS_RANKID``, ``PALS_LOCAL_RANKID``, ``PALS_LOCAL_SIZE``;
 - PMIx (``srun --mpi=pmix``, Open MPI 5): ``PMIX_RANK``;
-- Slurm ``srun`` step: ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
-  ``SLURM_LOCALID``, ``SLURM_STEP_TASKS_PER_NODE`` (this node's entry);
+- Slurm ``srun`` step: ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS`` (else
+  ``SLURM_NTASKS``), ``SLURM_LOCALID``, ``SLURM_STEP_TASKS_PER_NODE`` (this
+  node's entry);
 - torchrun: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``.
 
 Slurm's step variables count only inside an ``srun`` step (``SLURM_STEP_ID``
@@ -44,6 +45,7 @@ LAUNCHERS: tuple[tuple[str, str | None, str | None, str | None, str | None], ...
     ("PMIx", "PMIX_RANK", None, None, None),
     ("Slurm srun", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID",
      "SLURM_STEP_TASKS_PER_NODE"),
+    ("Slurm srun", None, "SLURM_NTASKS", None, None),      # older srun: the job's count
     ("torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"),
 )
 #: prefixes of the variables by which a launcher wires its processes together: a child
