@@ -37,9 +37,13 @@ lint:
 
 # serial pytest: unit, integration (spawns its own mpirun), gpu (skipped without CUDA) and
 # slurm (every launch/jobs template sbatch-ed to a one-node Slurm the tests start and
-# stop: about 100 s on 2 cores, most of it the loop job killed at its 1-minute limit)
+# stop: about 100 s on 2 cores, most of it the loop job killed at its 1-minute limit).
+# The `slow` and `slurm` checks (the killed-and-resumed loop runs, the Slurm jobs: about
+# 6 of the 15 minutes on 2 cores) run when CI is set (CI=true, as .ci/run does) or
+# FULL=1; a plain `make test` leaves them out to stay near 10 minutes.
+SERIAL_MARKS := $(if $(or $(CI),$(FULL)),,-m "not slow and not slurm")
 serial:
-	$(PY) -m pytest tests/unit tests/integration tests/gpu tests/slurm
+	$(PY) -m pytest tests/unit tests/integration tests/gpu tests/slurm $(SERIAL_MARKS)
 
 # Every MPI run has a timeout: a hung rank fails the run instead of CI.
 mpi:

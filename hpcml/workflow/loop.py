@@ -75,7 +75,24 @@ class Loop:
 
     # -- driver ------------------------------------------------------------------
     def run(self) -> LoopResult:
-        """Run (or resume) the loop until it converges or reaches max_iterations."""
+        """Run (or resume) the loop until it converges or reaches max_iterations.
+
+        Rank 0 holds the run directory's lock throughout: a second job in the
+        same directory stops at once, naming the one that holds it.
+        """
+        from hpcml.io.lock import DirLock
+
+        lock = DirLock(self.dirs.root, "run directory",
+                       hint="give each job its own run.workdir (--workdir DIR)")
+        root_call(self.ctx, lambda: lock.acquire() and None)
+        try:
+            return self._run()
+        finally:
+            if self.ctx.is_root:
+                lock.release()
+
+    def _run(self) -> LoopResult:
+        """:meth:`run` under the run directory's lock."""
         loop = self.config.loop
         if self.ctx.is_root:
             self.journal.note("run-start", ranks=self.ctx.size)

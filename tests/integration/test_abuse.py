@@ -324,3 +324,16 @@ def test_hpcml_test_under_mpirun_prints_once(md_setup):
                           capture_output=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("E rmse (meV/atom)") == 1, proc.stdout
+
+
+def test_two_runs_in_one_run_directory(tmp_path):
+    """Before: the second `hpcml run` ran the same stages in the same directory."""
+    from hpcml.io.lock import DirLock
+    from hpcml.testing.loop import make_run
+
+    config = make_run(tmp_path)
+    with DirLock(tmp_path / "run", "run directory"):     # as a first job holds it
+        err = user_error(run_cli("run", config, cwd=tmp_path), "run directory",
+                         "is in use by", "run.workdir")
+    assert f"pid {os.getpid()}" in err or str(os.getpid()) in err
+    assert not (tmp_path / "run" / "init").exists()      # no stage ran
